@@ -1,0 +1,16 @@
+"""cnnkit: every layer of a convolutional neural network from first principles, on NumPy.
+
+Layout (read top-down): :mod:`cnnkit.autograd` (Tensor, Function, engine),
+:mod:`cnnkit._core` (the N-d sliding-window core and convolution kernels),
+:mod:`cnnkit.functional` (PyTorch-named ops).
+"""
+__version__ = "0.1.0"
+
+from . import functional
+from .autograd import (Function, Tensor, as_tensor, cat, enable_grad, is_grad_enabled, no_grad, ones, randn,
+                       set_grad_enabled, stack, tensor, where, zeros)
+
+__all__ = [
+    "__version__", "functional", "Function", "Tensor", "tensor", "as_tensor", "cat", "stack", "where",
+    "zeros", "ones", "randn", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+]

@@ -1,0 +1,392 @@
+"""``Tensor``: a NumPy array with an optional gradient and the op that made it.
+
+Dtype rules (as PyTorch): Python floats and lists become float32; NumPy arrays
+keep their dtype (float64 stays float64, integers stay integers, for labels
+and indices). A Python scalar combined with a tensor takes the tensor's dtype,
+so float32 math never silently upcasts to float64.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import basic_ops as ops
+from .function import Function
+from . import engine
+from .grad_mode import is_grad_enabled
+
+DEFAULT_DTYPE = np.float32
+
+
+def _as_array(data: Any, dtype=None) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    arr = np.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype == np.float64 and not isinstance(data, np.generic):
+        arr = arr.astype(DEFAULT_DTYPE)  # Python floats / lists: float32 as torch.tensor
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records operations for reverse-mode autograd.
+
+    ``Tensor(data, requires_grad=False, dtype=None)``; ``.data`` is the NumPy
+    array, ``.grad`` the accumulated gradient (a NumPy array or ``None``).
+    """
+
+    __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype=None):
+        self.data = _as_array(data, dtype)
+        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(
+                f"requires_grad=True needs a floating dtype, got {self.data.dtype}"
+            )
+        self.requires_grad = bool(requires_grad)
+        self.grad: np.ndarray | None = None
+        self._op = None
+        self._retains_grad = False
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        t = cls.__new__(cls)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.requires_grad = requires_grad
+        t.grad = None
+        t._op = None
+        t._retains_grad = False
+        return t
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def T(self) -> "Tensor":
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._op is None
+
+    @property
+    def grad_fn(self):
+        """The op that produced this tensor (``None`` for leaves)."""
+        return self._op
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied), as ``torch.Tensor.numpy``."""
+        return self.data
+
+    def item(self):
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None:
+            return self.data
+        return self.data.astype(dtype)
+
+    def detach(self) -> "Tensor":
+        """A new leaf sharing the data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, mode: bool = True) -> "Tensor":
+        if mode and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(f"requires_grad=True needs a floating dtype, got {self.data.dtype}")
+        self.requires_grad = bool(mode)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward."""
+        self._retains_grad = True
+
+    def zero_(self) -> "Tensor":
+        self.data[...] = 0
+        return self
+
+    def astype(self, dtype) -> "Tensor":
+        return _Cast.apply(self, dtype=np.dtype(dtype))
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    def backward(self, grad=None) -> None:
+        """Accumulate the gradient of this tensor into every leaf that requires grad."""
+        engine.backward(self, grad)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = ""
+        if self.data.dtype != DEFAULT_DTYPE:
+            extra += f", dtype={self.data.dtype}"
+        if self._op is not None:
+            extra += f", grad_fn={self._op.name}"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ------------------------------------------------------------ arithmetic
+    def _other(self, other):
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, np.ndarray):
+            return other
+        return np.asarray(other, dtype=self.data.dtype if np.issubdtype(self.data.dtype, np.floating) else None)
+
+    def __add__(self, other):
+        return ops.Add.apply(self, self._other(other))
+
+    def __radd__(self, other):
+        return ops.Add.apply(self._other(other), self)
+
+    def __sub__(self, other):
+        return ops.Sub.apply(self, self._other(other))
+
+    def __rsub__(self, other):
+        return ops.Sub.apply(self._other(other), self)
+
+    def __mul__(self, other):
+        return ops.Mul.apply(self, self._other(other))
+
+    def __rmul__(self, other):
+        return ops.Mul.apply(self._other(other), self)
+
+    def __truediv__(self, other):
+        return ops.Div.apply(self, self._other(other))
+
+    def __rtruediv__(self, other):
+        return ops.Div.apply(self._other(other), self)
+
+    def __neg__(self):
+        return ops.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return (self.log() * exponent).exp()
+        return ops.Pow.apply(self, self._other(exponent))
+
+    def __rpow__(self, base):
+        return (self * float(np.log(base))).exp()
+
+    def __matmul__(self, other):
+        return ops.MatMul.apply(self, other if isinstance(other, Tensor) else np.asarray(other))
+
+    def __rmatmul__(self, other):
+        return ops.MatMul.apply(np.asarray(other), self)
+
+    # comparisons give boolean tensors without gradient
+    def _cmp(self, other, fn):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor._wrap(fn(self.data, other))
+
+    def __lt__(self, other):
+        return self._cmp(other, np.less)
+
+    def __le__(self, other):
+        return self._cmp(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._cmp(other, np.greater)
+
+    def __ge__(self, other):
+        return self._cmp(other, np.greater_equal)
+
+    def eq(self, other):
+        return self._cmp(other, np.equal)
+
+    def ne(self, other):
+        return self._cmp(other, np.not_equal)
+
+    __hash__ = object.__hash__  # tensors are identity-hashed (== is not overloaded)
+
+    # ---------------------------------------------------------- elementwise
+    def exp(self):
+        return ops.Exp.apply(self)
+
+    def log(self):
+        return ops.Log.apply(self)
+
+    def sqrt(self):
+        return ops.Sqrt.apply(self)
+
+    def abs(self):
+        return ops.Abs.apply(self)
+
+    def clamp(self, min=None, max=None):
+        return ops.Clamp.apply(self, lo=min, hi=max)
+
+    clip = clamp
+
+    def relu(self):
+        return ops.Clamp.apply(self, lo=0)
+
+    def tanh(self):
+        from ..functional import tanh
+
+        return tanh(self)
+
+    def sigmoid(self):
+        from ..functional import sigmoid
+
+        return sigmoid(self)
+
+    # ------------------------------------------------------------ reductions
+    def sum(self, dim=None, keepdim=False):
+        return ops.Sum.apply(self, axis=dim, keepdims=keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.Mean.apply(self, axis=dim, keepdims=keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return ops.Max.apply(self, axis=dim, keepdims=keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return -ops.Max.apply(-self, axis=dim, keepdims=keepdim)
+
+    def var(self, dim=None, keepdim=False, unbiased=True):
+        mean = self.mean(dim, keepdim=True)
+        sq = ((self - mean) ** 2).sum(dim, keepdim=keepdim)
+        n = self.data.size // max(sq.data.size, 1)
+        return sq / (n - 1 if unbiased else n)
+
+    def argmax(self, dim=None, keepdim=False):
+        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+
+    def argmin(self, dim=None, keepdim=False):
+        return Tensor._wrap(np.argmin(self.data, axis=dim, keepdims=keepdim))
+
+    # ----------------------------------------------------------------- shape
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        nd = self.ndim
+        start, end = start_dim % nd if nd else 0, end_dim % nd if nd else 0
+        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+        return self.reshape(shape)
+
+    def permute(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.Permute.apply(self, axes=tuple(a % self.ndim for a in axes))
+
+    def transpose(self, dim0=-2, dim1=-1):
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return ops.Permute.apply(self, axes=tuple(axes))
+
+    def unsqueeze(self, dim):
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = dim % self.ndim
+        if self.shape[dim] != 1:
+            return self
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return ops.GetItem.apply(self, index=index)
+
+
+class _Cast(Function):
+    def forward(self, a, dtype):
+        self.src = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, g):
+        return (g.astype(self.src),)
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """Make a tensor (copying the data), as ``torch.tensor``."""
+    arr = _as_array(data, dtype)
+    return Tensor(np.array(arr, copy=True), requires_grad=requires_grad)
+
+
+def as_tensor(x, dtype=None) -> Tensor:
+    """``x`` as a Tensor without copying where possible."""
+    if isinstance(x, Tensor) and dtype is None:
+        return x
+    return Tensor(x, dtype=dtype)
+
+
+def cat(tensors, dim=0) -> Tensor:
+    return ops.Concat.apply(*tensors, axis=dim)
+
+
+def stack(tensors, dim=0) -> Tensor:
+    return ops.Stack.apply(*tensors, axis=dim)
+
+
+def where(condition, x, y) -> Tensor:
+    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    return ops.Where.apply(cond, x, y)
+
+
+def zeros(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return Tensor(np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return Tensor(np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, generator: np.random.Generator | None = None) -> Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    rng = generator if generator is not None else np.random.default_rng()
+    return Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
+
+
+__all__ = ["Tensor", "tensor", "as_tensor", "cat", "stack", "where", "zeros", "ones", "randn", "is_grad_enabled"]

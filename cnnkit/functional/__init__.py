@@ -1,0 +1,7 @@
+"""``cnnkit.functional``: stateless ops with PyTorch's names and semantics.
+
+Functions accept NumPy arrays or Tensors and return Tensors.
+"""
+from .conv import conv1d, conv2d, conv3d, conv_transpose1d, conv_transpose2d, conv_transpose3d
+
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]

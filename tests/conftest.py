@@ -1,0 +1,28 @@
+"""Shared test setup: seeded generators, the dataset directory and tolerances."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+if "CNNKIT_DATA" not in os.environ and DEFAULT_DATA.is_dir():
+    os.environ["CNNKIT_DATA"] = str(DEFAULT_DATA)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """``$CNNKIT_DATA`` (defaults to ``../shared/data``); skips when absent."""
+    path = Path(os.environ.get("CNNKIT_DATA", DEFAULT_DATA))
+    if not path.is_dir():
+        pytest.skip(f"dataset directory {path} not found: set CNNKIT_DATA to the folder holding mnist/ and mr/")
+    return path
