@@ -6,11 +6,12 @@ Layout (read top-down): :mod:`cnnkit.autograd` (Tensor, Function, engine),
 """
 __version__ = "0.1.0"
 
-from . import functional
+from . import functional, nn
+from .random import manual_seed
 from .autograd import (Function, Tensor, as_tensor, cat, enable_grad, is_grad_enabled, no_grad, ones, randn,
                        set_grad_enabled, stack, tensor, where, zeros)
 
 __all__ = [
-    "__version__", "functional", "Function", "Tensor", "tensor", "as_tensor", "cat", "stack", "where",
+    "__version__", "functional", "nn", "manual_seed", "Function", "Tensor", "tensor", "as_tensor", "cat", "stack", "where",
     "zeros", "ones", "randn", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
 ]

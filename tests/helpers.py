@@ -1,0 +1,138 @@
+"""The two independent oracles every op is tested against.
+
+* :func:`compare_with_torch`: run the same function on cnnkit and on PyTorch
+  with the same inputs, compare shape, dtype, forward values and the gradient
+  of every input (tinygrad's ``helper_test_op``).
+* :func:`gradcheck`: float64 central finite differences along random
+  directions and per element, no PyTorch involved (Chainer's ``check_backward``).
+
+Both raise ``AssertionError`` messages that include a ``config`` description so
+a failing grid point can be reproduced.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+import cnnkit
+
+try:  # torch is a test dependency; tests that need it import it through here
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+TOL = {np.dtype(np.float32): dict(rtol=2e-4, atol=2e-5), np.dtype(np.float64): dict(rtol=1e-9, atol=1e-10)}
+
+
+def _tol(dtype, scale: float = 1.0):
+    t = TOL[np.dtype(dtype)]
+    return dict(rtol=t["rtol"] * scale, atol=t["atol"] * scale)
+
+
+def compare_with_torch(
+    fn_ck: Callable,
+    fn_torch: Callable,
+    inputs: Sequence[np.ndarray],
+    *,
+    grad_inputs: Sequence[bool] | None = None,
+    config: str = "",
+    tol_scale: float = 1.0,
+    seed: int = 0,
+):
+    """Compare ``fn_ck(*tensors)`` with ``fn_torch(*torch_tensors)``.
+
+    ``inputs`` are NumPy arrays; floating ones require grad unless
+    ``grad_inputs`` says otherwise. The output gradient is a fixed random array
+    (not all ones, so that sums cannot hide errors). Tolerances scale with the
+    magnitude of the values compared.
+    """
+    assert torch is not None, "PyTorch is required for this test"
+    if grad_inputs is None:
+        grad_inputs = [np.issubdtype(np.asarray(a).dtype, np.floating) for a in inputs]
+    ck_in = [cnnkit.Tensor(a, requires_grad=g) for a, g in zip(inputs, grad_inputs)]
+    th_in = [torch.tensor(a, requires_grad=bool(g)) for a, g in zip(inputs, grad_inputs)]
+    out_ck = fn_ck(*ck_in)
+    out_th = fn_torch(*th_in)
+    ref = out_th.detach().numpy()
+    got = out_ck.numpy()
+    assert got.shape == ref.shape, f"[{config}] shape {got.shape} != torch {ref.shape}"
+    assert got.dtype == ref.dtype, f"[{config}] dtype {got.dtype} != torch {ref.dtype}"
+    scale = tol_scale * max(1.0, float(np.abs(ref).max(initial=0.0)))
+    np.testing.assert_allclose(got, ref, **_tol(ref.dtype, scale), err_msg=f"forward [{config}]")
+    if not any(grad_inputs):
+        return out_ck
+    g = np.random.default_rng(seed).standard_normal(ref.shape).astype(ref.dtype)
+    out_ck.backward(g)
+    out_th.backward(torch.tensor(g))
+    for i, (a, b, need) in enumerate(zip(ck_in, th_in, grad_inputs)):
+        if not need:
+            continue
+        ref_g = b.grad.numpy() if b.grad is not None else np.zeros_like(a.data)
+        assert a.grad is not None, f"[{config}] input {i} got no gradient"
+        assert a.grad.shape == ref_g.shape and a.grad.dtype == ref_g.dtype, (
+            f"[{config}] grad {i}: {a.grad.shape}/{a.grad.dtype} vs torch {ref_g.shape}/{ref_g.dtype}")
+        gscale = tol_scale * max(1.0, float(np.abs(ref_g).max(initial=0.0)))
+        np.testing.assert_allclose(a.grad, ref_g, **_tol(ref_g.dtype, gscale), err_msg=f"grad of input {i} [{config}]")
+    return out_ck
+
+
+def numerical_grad(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar ``f()`` with respect to every element of ``x`` (in place)."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    for _ in it:
+        idx = it.multi_index
+        old = x[idx]
+        x[idx] = old + eps
+        fp = f()
+        x[idx] = old - eps
+        fm = f()
+        x[idx] = old
+        grad[idx] = (fp - fm) / (2 * eps)
+    return grad
+
+
+def gradcheck(fn: Callable, inputs: Sequence[np.ndarray], *, grad_inputs: Sequence[bool] | None = None,
+              eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7, config: str = "", seed: int = 0,
+              elementwise_limit: int = 400) -> None:
+    """Check cnnkit's analytic gradients of ``fn`` against float64 finite differences.
+
+    The scalar is ``sum(fn(*inputs) * r)`` for a fixed random ``r``. Inputs with
+    at most ``elementwise_limit`` elements are checked element by element; larger
+    ones along 3 random directions (``d/dt f(x + t v) = <grad, v>``).
+    """
+    inputs = [np.array(a, dtype=np.float64) if np.issubdtype(np.asarray(a).dtype, np.floating) else np.asarray(a)
+              for a in inputs]
+    if grad_inputs is None:
+        grad_inputs = [np.issubdtype(a.dtype, np.floating) for a in inputs]
+    rng = np.random.default_rng(seed)
+    tensors = [cnnkit.Tensor(a, requires_grad=g) for a, g in zip(inputs, grad_inputs)]
+    out = fn(*tensors)
+    r = rng.standard_normal(out.shape)
+    (out * cnnkit.Tensor(r)).sum().backward()
+
+    def scalar() -> float:
+        with cnnkit.no_grad():
+            return float(np.sum(fn(*[cnnkit.Tensor(a) for a in inputs]).numpy() * r))
+
+    for i, (a, t, need) in enumerate(zip(inputs, tensors, grad_inputs)):
+        if not need:
+            continue
+        assert t.grad is not None, f"[{config}] input {i} got no gradient"
+        if a.size <= elementwise_limit:
+            num = numerical_grad(scalar, a, eps)
+            np.testing.assert_allclose(t.grad, num, rtol=rtol, atol=atol, err_msg=f"finite differences, input {i} [{config}]")
+        else:
+            for _ in range(3):
+                v = rng.standard_normal(a.shape)
+                base = a.copy()
+                a[...] = base + eps * v
+                fp = scalar()
+                a[...] = base - eps * v
+                fm = scalar()
+                a[...] = base
+                num = (fp - fm) / (2 * eps)
+                ana = float(np.sum(t.grad * v))
+                assert abs(num - ana) <= rtol * max(1.0, abs(num)), (
+                    f"directional finite difference, input {i} [{config}]: numeric {num} vs analytic {ana}")
