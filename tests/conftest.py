@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # test this checkout (also from a git worktree), not another install
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 if "CNNKIT_DATA" not in os.environ and DEFAULT_DATA.is_dir():
     os.environ["CNNKIT_DATA"] = str(DEFAULT_DATA)
