@@ -10,166 +10,330 @@ Shapes (``n`` spatial axes, ``g`` groups, ``K`` the kernel shape):
   whose PyTorch weight layout ``(in, out/g, *K)`` is exactly this ``w``)
 * ``conv_weight_grad``:   x ``(N, C, *S)``, gy ``(N, O, *Out)`` -> ``(O, C/g, *K)``
 
-Algorithm: im2col by one strided-slice copy per kernel position
-(:func:`~cnnkit._core.window.gather`), then one GEMM per sample and group;
-the transposed direction is the GEMM with ``wᵀ`` followed by the matching
-scatter-add. Work is split into chunks of samples and of output rows so that
-the column buffer stays under :data:`COL_BUDGET_BYTES` whatever the input size.
-Depthwise layers (one input channel per group) skip the GEMM and multiply-add
-per kernel position directly.
+Algorithm: im2col on a *phase grid* + one GEMM per chunk (see
+:class:`~cnnkit._core.grid.PhaseGrid`). The padded input is rearranged once
+into ``prod(stride)`` channel-major phase images ``G[r][c, (n, *q)] =
+xpad[n, c, *(q * stride + r)]``; kernel offset ``k`` then reads phase
+``r_k = k*dilation mod stride`` at the flat shift of ``a_k = k*dilation div
+stride``, so for *every* stride and dilation each offset is one contiguous
+slice per channel, and the output is computed on the ``(n, *q)`` grid and
+cropped to ``Out``. With ``nb`` samples per chunk:
+
+* forward:   ``col[(c, k), m] = G[r_k][c, m + shift_k]`` (one 2-D slice copy
+  per offset), then ``out = W (O/g, C/g*K) @ col`` per group: a single GEMM
+  over all ``nb * prod(Q)`` positions;
+* transposed (the adjoint): ``gcol = Wᵀ @ y_grid``, then one contiguous 2-D
+  ``+=`` per kernel offset into the phase images (col2im without ``np.add.at``),
+  then un-phase and crop;
+* weight gradient: ``gwᵀ += col @ gy_gridᵀ`` (``(C/g*K, m) @ (m, O/g)``), a
+  GEMM whose long reduction runs over every position of the chunk.
+
+Chunks are cut over the batch, and a large sample into bands of grid rows, so
+that the column matrix stays under :data:`COL_BUDGET_BYTES` (cache sized) and
+the phase images under :data:`GRID_BUDGET_BYTES`: a 1x64x1024x1024 3x3
+convolution allocates about one input copy plus one output-sized grid, not a
+9x column matrix. All scratch is in the input's dtype (float32 stays float32).
+Depthwise layers are the same path with ``g = C`` (a stack of matrix-vector
+products).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from .window import Pads, crop, gather, kernel_offsets, offset_slices, pad, scatter_add
+from .grid import PhaseGrid
+from .window import Pads
 
-#: Upper bound on the im2col scratch buffer of one chunk (bytes).
-COL_BUDGET_BYTES = 48 * 2**20
+#: Upper bound on the column matrix of one chunk (bytes): sized for the caches,
+#: measured fastest around 2-4 MiB on a 2 MiB-L2 CPU (benchmarks/bench_conv.py).
+COL_BUDGET_BYTES = 4 * 2**20
+#: Upper bound on the phase images of one batch chunk (bytes); at least one sample.
+GRID_BUDGET_BYTES = 64 * 2**20
 
 
-def _chunks(n_batch: int, out_shape: Sequence[int], bytes_per_sample: int) -> Iterator[tuple[int, int, int, int]]:
-    """Yield ``(n0, n1, r0, r1)``: sample range and range along the first output
-    axis, so that each chunk's buffer is about ``COL_BUDGET_BYTES`` at most."""
-    rows = out_shape[0] if out_shape else 1
-    if bytes_per_sample <= COL_BUDGET_BYTES:
-        step = max(1, COL_BUDGET_BYTES // max(bytes_per_sample, 1))
-        for n0 in range(0, n_batch, step):
-            yield n0, min(n0 + step, n_batch), 0, rows
+def _batch_chunks(n_batch: int, bytes_per_sample: int) -> Iterator[tuple[int, int]]:
+    """Sample ranges ``[n0, n1)`` whose phase images fit :data:`GRID_BUDGET_BYTES`."""
+    step = max(1, GRID_BUDGET_BYTES // max(bytes_per_sample, 1))
+    for n0 in range(0, n_batch, step):
+        yield n0, min(n0 + step, n_batch)
+
+
+def _bands(grid: PhaseGrid, nb: int, rows_needed: int, col_bytes_per_position: int
+           ) -> Iterator[tuple[int, int, int, int]]:
+    """Column bands ``(n0, n1, r0, r1)`` of a chunk's ``(nb, *Q)`` grid: several
+    whole samples, or rows ``[r0, r1)`` of one sample (only the first
+    ``rows_needed`` grid rows hold outputs), each under :data:`COL_BUDGET_BYTES`."""
+    cols = max(1, COL_BUDGET_BYTES // max(col_bytes_per_position, 1))
+    per_sample = grid.positions
+    if per_sample <= cols:
+        step = cols // per_sample
+        for n0 in range(0, nb, step):
+            yield n0, min(n0 + step, nb), 0, grid.q[0]
         return
-    per_row = max(1, bytes_per_sample // rows)
-    row_step = max(1, COL_BUDGET_BYTES // per_row)
-    for n0 in range(n_batch):
-        for r0 in range(0, rows, row_step):
-            yield n0, n0 + 1, r0, min(r0 + row_step, rows)
+    row_len = per_sample // grid.q[0]
+    row_step = max(1, cols // row_len)
+    for n0 in range(nb):
+        for r0 in range(0, rows_needed, row_step):
+            yield n0, n0 + 1, r0, min(r0 + row_step, rows_needed)
 
 
-def _input_rows(r0: int, r1: int, kernel0: int, stride0: int, dilation0: int) -> slice:
-    """Rows of the padded input that output rows ``[r0, r1)`` read."""
-    return slice(r0 * stride0, (r1 - 1) * stride0 + (kernel0 - 1) * dilation0 + 1)
+class _Scratch:
+    """Reusable flat buffers (one per role) for all chunks of a call."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.bufs: dict[str, np.ndarray] = {}
+
+    def get(self, role: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = math.prod(shape)
+        buf = self.bufs.get(role)
+        if buf is None or buf.size < size:
+            buf = self.bufs[role] = np.empty(size, dtype=self.dtype)
+        return buf[:size].reshape(shape)
 
 
+def _group_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(g, i, j) @ (g, j, l) -> (g, i, l)``; a contraction of length 1 (the
+    transposed depthwise case) is an outer product, done elementwise."""
+    if a.shape[2] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
+
+
+def _columns(scratch: _Scratch, grid: PhaseGrid, g_img: np.ndarray, m0: int, m1: int) -> np.ndarray:
+    """im2col of grid columns ``[m0, m1)``: ``col[c, k, m] = G[r_k][c, m0 + m + shift_k]``, ``(C, K, m1 - m0)``."""
+    channels = g_img.shape[1]
+    col = scratch.get("col", (channels, len(grid.taps), m1 - m0))
+    for k, (phase, shift) in enumerate(grid.taps):
+        col[:, k] = g_img[phase, :, m0 + shift:m1 + shift]
+    return col
+
+
+def _band_columns(grid: PhaseGrid, n0: int, n1: int, r0: int, r1: int) -> tuple[int, int]:
+    """Flat column range of band ``(n0, n1, r0, r1)`` in a chunk's ``(nb, *Q)`` grid."""
+    row_len = grid.positions // grid.q[0]
+    return n0 * grid.positions + r0 * row_len, (n1 - 1) * grid.positions + r1 * row_len
+
+
+def _write_band(res: np.ndarray, out: np.ndarray, grid: PhaseGrid, out_shape, n0, n1, r0, r1, bias) -> None:
+    """Crop the band's grid result ``(O, cols)`` to the valid outputs and store it
+    in ``out[n0:n1, :, r0:...]`` ``(nb, O, *Out)``, adding ``bias``."""
+    nb = n1 - n0
+    r_stop = min(r1, out_shape[0])
+    if r_stop <= r0:
+        return
+    grid_view = res.reshape((res.shape[0], nb, r1 - r0) + grid.q[1:])
+    valid = grid_view[(slice(None), slice(None), slice(0, r_stop - r0))
+                      + tuple(slice(0, o) for o in out_shape[1:])].swapaxes(0, 1)
+    dst = out[n0:n1, :, r0:r_stop]
+    if bias is not None:
+        np.add(valid, bias, out=dst)
+    else:
+        dst[...] = valid
+
+
+# ---------------------------------------------------------------- forward
 def conv_nd(x: np.ndarray, w: np.ndarray, stride: Sequence[int], pads: Pads, dilation: Sequence[int],
-            groups: int, out_shape: Sequence[int]) -> np.ndarray:
-    """Cross-correlation ``(N, C, *S)`` * ``(O, C/g, *K)`` -> ``(N, O, *out_shape)`` (no bias).
+            groups: int, out_shape: Sequence[int], bias: np.ndarray | None = None,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """Cross-correlation ``(N, C, *S)`` * ``(O, C/g, *K)`` -> ``(N, O, *out_shape)``, plus ``bias`` ``(O,)``.
 
-    ``out[n, o, *p] = sum_{c in group(o), k} w[o, c, *k] * xpad[n, c, *(p * stride + k * dilation)]``.
+    ``out[n, o, *p] = bias[o] + sum_{c in group(o), k} w[o, c, *k] * xpad[n, c, *(p * stride + k * dilation)]``.
+    ``out``, when given, is the ``(N, O, *out_shape)`` array or view written into.
     """
     n_batch, channels = x.shape[:2]
     out_ch, cg = w.shape[:2]
-    kernel = w.shape[2:]
+    kernel = tuple(w.shape[2:])
+    out_shape = tuple(out_shape)
     og = out_ch // groups
-    xp = pad(x, pads)
-    out = np.empty((n_batch, out_ch) + tuple(out_shape), dtype=x.dtype)
-    if cg == 1:
-        return _depthwise(xp, w, stride, dilation, groups, out_shape, out)
     kk = math.prod(kernel)
+    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads)
+    if out is None:
+        out = np.empty((n_batch, out_ch) + out_shape, dtype=x.dtype)
+    b = None if bias is None else bias.reshape((out_ch,) + (1,) * len(kernel))
     w_mat = w.reshape(groups, og, cg * kk)
-    per_sample = channels * kk * math.prod(out_shape) * x.itemsize
-    for n0, n1, r0, r1 in _chunks(n_batch, out_shape, per_sample):
-        sub = (r1 - r0,) + tuple(out_shape[1:])
-        xs = xp[n0:n1, :, _input_rows(r0, r1, kernel[0], stride[0], dilation[0])]
-        col = gather(xs, kernel, stride, dilation, sub).reshape(n1 - n0, groups, cg * kk, -1)
-        res = np.matmul(w_mat, col)  # (n, g, O/g, L)
-        out[n0:n1, :, r0:r1] = res.reshape((n1 - n0, out_ch) + sub)
+    scratch = _Scratch(x.dtype)
+    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
+        g_img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, c1 - c0)))
+        for n0, n1, r0, r1 in _bands(grid, c1 - c0, out_shape[0], channels * kk * x.itemsize):
+            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
+            col = _columns(scratch, grid, g_img, m0, m1).reshape(groups, cg * kk, m1 - m0)
+            res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, m1 - m0)))
+            _write_band(res.reshape(out_ch, -1), out, grid, out_shape, c0 + n0, c0 + n1, r0, r1, b)
     return out
 
 
-def _depthwise(xp, w, stride, dilation, groups, out_shape, out):
-    """One input channel per group: ``out[n, g*m + j] = sum_k w[g*m + j, 0, k] * xshift_k[n, g]``."""
-    n_batch = xp.shape[0]
-    mult = w.shape[0] // groups
-    kernel = w.shape[2:]
-    w_g = w.reshape(groups, mult, -1)  # (C, m, K)
-    spatial_axes = (1,) * len(out_shape)
-    acc = out.reshape((n_batch, groups, mult) + tuple(out_shape))
-    acc[...] = 0
-    tmp = np.empty_like(acc)
-    for i, off in enumerate(kernel_offsets(kernel)):
-        view = xp[(Ellipsis,) + offset_slices(off, out_shape, stride, dilation)]  # (N, C, *Out)
-        np.multiply(view[:, :, None], w_g[:, :, i].reshape((groups, mult) + spatial_axes), out=tmp)
-        acc += tmp
-    return out
-
-
+# ---------------------------------------------------------------- transposed
 def conv_transpose_nd(y: np.ndarray, w: np.ndarray, in_shape: Sequence[int], stride: Sequence[int],
-                      pads: Pads, dilation: Sequence[int], groups: int) -> np.ndarray:
-    """The adjoint of :func:`conv_nd` in ``x``: ``(N, O, *Out)`` -> ``(N, C, *in_shape)``.
+                      pads: Pads, dilation: Sequence[int], groups: int,
+                      bias: np.ndarray | None = None) -> np.ndarray:
+    """The adjoint of :func:`conv_nd` in ``x``: ``(N, O, *Out)`` -> ``(N, C, *in_shape)``, plus ``bias`` ``(C,)``.
 
     ``in_shape`` is the unpadded spatial shape of ``x`` (it is not determined by
     ``Out`` alone when ``stride > 1``; that freedom is ``output_padding``).
+    ``gx[n, c, *u] = sum_{o, k, p : u + pad = p*stride + k*dilation} w[o, c, *k] * y[n, o, *p]``.
+
+    Two exact algorithms, picked by an estimate of the memory traffic:
+    :func:`_transpose_by_scatter` (the adjoint of the forward's gather) and
+    :func:`_transpose_by_phases` (one stride-1 convolution per stride phase).
     """
+    grid = PhaseGrid(in_shape, w.shape[2:], stride, dilation, pads)
+    phases = _phase_convs(in_shape, y.shape[2:], w.shape[2:], stride, dilation, pads)
+    if _phases_cost(phases, y.shape[1], w.shape[1] * groups, groups) < _scatter_cost(grid, y.shape[1], w.shape[1] * groups, groups):
+        return _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias)
+    return _transpose_by_scatter(y, w, in_shape, grid, groups, bias)
+
+
+#: Relative cost of one multiply-add inside a GEMM and of one array element
+#: moved by a NumPy copy/ufunc pass (BLAS is about 30x faster per element).
+_MAC_COST, _ELEMENT_COST = 1 / 30, 1.0
+
+
+def _scatter_cost(grid: PhaseGrid, out_ch: int, channels: int, groups: int) -> float:
+    """Per-sample cost of :func:`_transpose_by_scatter`: GEMM ``(C*K, M)``, one
+    ``+=`` (three element accesses) per offset, placing ``y`` and un-phasing."""
+    kk, m = len(grid.taps), grid.positions
+    og = out_ch // groups
+    product = channels * kk * m * (og * _MAC_COST if og > 1 else 2 * _ELEMENT_COST)
+    return product + _ELEMENT_COST * (3 * channels * kk * m + out_ch * m + 2 * channels * m * len(grid.phases))
+
+
+def _phases_cost(phases, out_ch: int, channels: int, groups: int) -> float:
+    """Per-sample cost of :func:`_transpose_by_phases`: per phase, an im2col copy of
+    ``O * K_r`` rows and a GEMM ``(C/g, O/g*K_r) @ (O/g*K_r, M_r)``."""
+    cost = 0.0
+    cg = channels // groups
+    for phase in phases:
+        if phase is None:
+            continue
+        taps = math.prod(len(a[1]) for a in phase)
+        m = math.prod(a[3] - a[2] for a in phase)  # grid of the padded y slice
+        product = out_ch * taps * m * (cg * _MAC_COST if cg > 1 else _ELEMENT_COST)
+        cost += product + _ELEMENT_COST * (2 * out_ch * taps * m + 2 * out_ch * m + channels * m)
+    return cost
+
+
+def _transpose_by_scatter(y, w, in_shape, grid: PhaseGrid, groups, bias):
+    """col2im: ``gcol = wᵀ @ y_grid`` (per group ``(C/g*K, O/g) @ (O/g, m)``), then one
+    contiguous 2-D ``+=`` per kernel offset into the phase images, un-phased at the end."""
     n_batch, out_ch = y.shape[:2]
     cg = w.shape[1]
-    kernel = w.shape[2:]
-    out_shape = y.shape[2:]
+    kernel = tuple(w.shape[2:])
     channels = cg * groups
     og = out_ch // groups
-    padded = tuple(i + lo + hi for i, (lo, hi) in zip(in_shape, pads))
-    gxp = np.zeros((n_batch, channels) + padded, dtype=y.dtype)
-    if cg == 1:
-        _depthwise_transpose(y, w, gxp, stride, dilation, groups)
-        return np.ascontiguousarray(crop(gxp, pads))
     kk = math.prod(kernel)
+    gx = np.empty((n_batch, channels) + tuple(in_shape), dtype=y.dtype)
+    b = None if bias is None else bias.reshape((channels,) + (1,) * len(kernel))
     w_t = np.ascontiguousarray(w.reshape(groups, og, cg * kk).transpose(0, 2, 1))  # (g, C/g*K, O/g)
-    per_sample = channels * kk * math.prod(out_shape) * y.itemsize
-    for n0, n1, r0, r1 in _chunks(n_batch, out_shape, per_sample):
-        sub = (r1 - r0,) + tuple(out_shape[1:])
-        ys = y[n0:n1, :, r0:r1].reshape(n1 - n0, groups, og, -1)
-        col = np.matmul(w_t, ys).reshape((n1 - n0, channels) + tuple(kernel) + sub)
-        rows = _input_rows(r0, r1, kernel[0], stride[0], dilation[0])
-        scatter_add(col, gxp[n0:n1, :, rows], kernel, stride, dilation, sub)
-    return np.ascontiguousarray(crop(gxp, pads))
+    scratch = _Scratch(y.dtype)
+    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, y.itemsize)):
+        nb = c1 - c0
+        y_grid = grid.place(y[c0:c1], scratch.get("ygrid", (out_ch, nb * grid.positions)))
+        y_grid = y_grid.reshape(groups, og, -1)
+        g_img = scratch.get("grid", grid.image_shape(channels, nb))
+        g_img[...] = 0
+        for n0, n1, r0, r1 in _bands(grid, nb, y.shape[2], channels * kk * y.itemsize):
+            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
+            gcol = _group_matmul(w_t, y_grid[:, :, m0:m1], out=scratch.get("col", (groups, cg * kk, m1 - m0)))
+            gcol = gcol.reshape(channels, kk, m1 - m0)
+            for k, (phase, shift) in enumerate(grid.taps):
+                g_img[phase, :, m0 + shift:m1 + shift] += gcol[:, k]
+        grid.unbuild(g_img, gx[c0:c1], b)
+    return gx
 
 
-def _depthwise_transpose(y, w, gxp, stride, dilation, groups):
-    n_batch = y.shape[0]
-    mult = w.shape[0] // groups
-    kernel = w.shape[2:]
-    out_shape = y.shape[2:]
-    w_g = w.reshape(groups, mult, -1)
-    y_g = y.reshape((n_batch, groups, mult) + tuple(out_shape))
-    spatial_axes = (1,) * len(out_shape)
-    for i, off in enumerate(kernel_offsets(kernel)):
-        contrib = y_g * w_g[:, :, i].reshape((groups, mult) + spatial_axes)
-        gxp[(Ellipsis,) + offset_slices(off, out_shape, stride, dilation)] += contrib.sum(axis=2) if mult > 1 else contrib[:, :, 0]
+def _phase_taps(size_in: int, size_out: int, k: int, s: int, d: int, lo: int, r: int):
+    """The stride-1 convolution that gives phase ``r`` along one axis of a transposed convolution.
+
+    Positions ``u = r + t*s`` (``0 <= t < count``) of the unpadded input receive
+    ``y[t - b_k]`` through tap ``k`` whenever ``k*d - r - lo = b_k*s``. Returns
+    ``(count, taps, y_start, y_stop, sub_dilation)``: ``taps`` in *reversed* order
+    read ``y`` at ``t + y_start + j*sub_dilation`` (``y`` is zero outside
+    ``[0, size_out)``; ``[y_start, y_stop)`` is the range read), or ``None`` when
+    the phase receives nothing.
+    """
+    count = -(-(size_in - r) // s)
+    taps = [t for t in range(k) if (t * d - r - lo) % s == 0]
+    if count <= 0 or not taps:
+        return None
+    b = [(t * d - r - lo) // s for t in taps]
+    y_start, y_stop = -b[-1], count - b[0]
+    if y_start >= size_out or y_stop <= 0:
+        return None  # every tap reads outside y
+    return count, taps[::-1], y_start, y_stop, d // math.gcd(s, d)
 
 
+def _phase_convs(in_shape, out_shape, kernel, stride, dilation, pads):
+    """Per stride phase (row-major), the per-axis :func:`_phase_taps`, or ``None`` if the phase is zero."""
+    result = []
+    for phase in itertools.product(*(range(s) for s in stride)):
+        axes = [_phase_taps(i, o, k, s, d, lo, r)
+                for i, o, k, s, d, (lo, _), r in zip(in_shape, out_shape, kernel, stride, dilation, pads, phase)]
+        result.append(None if any(a is None for a in axes) else axes)
+    return result
+
+
+def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
+    """``gx[..., r::stride]`` is a stride-1 convolution of ``y`` with the taps of
+    phase ``r``, flipped, in/out channels swapped (sub-pixel decomposition)."""
+    n_batch, out_ch = y.shape[:2]
+    cg = w.shape[1]
+    kernel = tuple(w.shape[2:])
+    channels = cg * groups
+    og = out_ch // groups
+    n_sp = len(kernel)
+    gx = np.empty((n_batch, channels) + tuple(in_shape), dtype=y.dtype)
+    # weight of the phase convolutions: input channels O (of y), output channels C
+    w_swapped = w.reshape((groups, og, cg) + kernel).swapaxes(1, 2).reshape((channels, og) + kernel)
+    for phase, axes in zip(itertools.product(*(range(s) for s in stride)), phases):
+        dst = gx[(slice(None), slice(None)) + tuple(slice(r, None, s) for r, s in zip(phase, stride))]
+        if dst.size == 0:
+            continue
+        if axes is None:
+            dst[...] = 0 if bias is None else bias.reshape((channels,) + (1,) * n_sp)
+            continue
+        w_phase = w_swapped[np.ix_(range(channels), range(og), *(a[1] for a in axes))]
+        crop = tuple(slice(max(a[2], 0), min(a[3], o)) for a, o in zip(axes, y.shape[2:]))
+        phase_pads = tuple((max(-a[2], 0), max(a[3] - o, 0)) for a, o in zip(axes, y.shape[2:]))
+        conv_nd(y[(slice(None), slice(None)) + crop], w_phase, (1,) * n_sp, phase_pads,
+                tuple(a[4] for a in axes), groups, tuple(a[0] for a in axes), bias=bias, out=dst)
+    return gx
+
+
+# ---------------------------------------------------------------- weight gradient
 def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                      pads: Pads, dilation: Sequence[int], groups: int) -> np.ndarray:
     """Gradient of ``sum(conv_nd(x, w) * gy)`` in ``w``: the correlation of the
-    input with the output gradient, ``(O, C/g, *kernel)``."""
+    input with the output gradient, ``(O, C/g, *kernel)``:
+    ``gw[o, c, *k] = sum_{n, p} gy[n, o, *p] * xpad[n, g(o)*C/g + c, *(p * stride + k * dilation)]``.
+    """
     n_batch, channels = x.shape[:2]
     out_ch = gy.shape[1]
-    out_shape = gy.shape[2:]
+    kernel = tuple(kernel)
+    out_shape = tuple(gy.shape[2:])
     cg = channels // groups
     og = out_ch // groups
     kk = math.prod(kernel)
-    xp = pad(x, pads)
-    if cg == 1:
-        return _depthwise_weight_grad(xp, gy, kernel, stride, dilation, groups)
-    gw = np.zeros((groups, og, cg * kk), dtype=x.dtype)
-    per_sample = channels * kk * math.prod(out_shape) * x.itemsize
-    for n0, n1, r0, r1 in _chunks(n_batch, out_shape, per_sample):
-        sub = (r1 - r0,) + tuple(out_shape[1:])
-        xs = xp[n0:n1, :, _input_rows(r0, r1, kernel[0], stride[0], dilation[0])]
-        col = gather(xs, kernel, stride, dilation, sub).reshape(n1 - n0, groups, cg * kk, -1)
-        gys = gy[n0:n1, :, r0:r1].reshape(n1 - n0, groups, og, -1)
-        gw += np.matmul(gys, col.transpose(0, 1, 3, 2)).sum(axis=0)
-    return gw.reshape((out_ch, cg) + tuple(kernel))
-
-
-def _depthwise_weight_grad(xp, gy, kernel, stride, dilation, groups):
-    n_batch = xp.shape[0]
-    out_ch = gy.shape[1]
-    mult = out_ch // groups
-    out_shape = gy.shape[2:]
-    gy_g = gy.reshape(n_batch, groups, mult, -1)
-    gw = np.empty((groups, mult, math.prod(kernel)), dtype=gy.dtype)
-    for i, off in enumerate(kernel_offsets(kernel)):
-        view = xp[(Ellipsis,) + offset_slices(off, out_shape, stride, dilation)].reshape(n_batch, groups, 1, -1)
-        gw[:, :, i] = np.einsum("ncml,ncxl->cm", gy_g, view)
-    return gw.reshape((out_ch, 1) + tuple(kernel))
+    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads)
+    gw_t = np.zeros((groups, cg * kk, og), dtype=x.dtype)  # gwᵀ per group
+    scratch = _Scratch(x.dtype)
+    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
+        nb = c1 - c0
+        g_img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
+        # gyᵀ on the grid, zero at the cropped positions: (g, nb * prod(Q), O/g); a
+        # contiguous transposed copy runs the GEMM faster than a transposed operand,
+        # but with one output channel per group the plain layout is already contiguous
+        if og > 1:
+            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (nb * grid.positions, out_ch)), transposed=True)
+            gy_t = gy_t.reshape(-1, groups, og).transpose(1, 0, 2)
+        else:
+            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (out_ch, nb * grid.positions)))
+            gy_t = gy_t.reshape(groups, 1, -1).transpose(0, 2, 1)
+        for n0, n1, r0, r1 in _bands(grid, nb, out_shape[0], channels * kk * x.itemsize):
+            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
+            col = _columns(scratch, grid, g_img, m0, m1).reshape(groups, cg * kk, m1 - m0)
+            gw_t += np.matmul(col, gy_t[:, m0:m1])
+    return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape((out_ch, cg) + kernel)

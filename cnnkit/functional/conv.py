@@ -32,10 +32,7 @@ class ConvNd(Function):
     def forward(self, x, w, b, stride, pads, dilation, groups, out_shape):
         self.save(x, w)
         self.params = (stride, pads, dilation, groups)
-        out = core.conv_nd(x, w, stride, pads, dilation, groups, out_shape)
-        if b is not None:
-            out += b.reshape((1, -1) + (1,) * (out.ndim - 2))
-        return out
+        return core.conv_nd(x, w, stride, pads, dilation, groups, out_shape, bias=b)
 
     def backward(self, gy):
         x, w = self.saved
@@ -53,10 +50,7 @@ class ConvTransposeNd(Function):
     def forward(self, x, w, b, stride, pads, dilation, groups, out_shape):
         self.save(x, w)
         self.params = (stride, pads, dilation, groups)
-        out = core.conv_transpose_nd(x, w, out_shape, stride, pads, dilation, groups)
-        if b is not None:
-            out += b.reshape((1, -1) + (1,) * (out.ndim - 2))
-        return out
+        return core.conv_transpose_nd(x, w, out_shape, stride, pads, dilation, groups, bias=b)
 
     def backward(self, gy):
         x, w = self.saved
