@@ -11,30 +11,34 @@ Shapes (``n`` spatial axes, ``g`` groups, ``K`` the kernel shape):
 * ``conv_weight_grad``:   x ``(N, C, *S)``, gy ``(N, O, *Out)`` -> ``(O, C/g, *K)``
 
 Algorithm: im2col on a *phase grid* + one GEMM per chunk (see
-:class:`~cnnkit._core.grid.PhaseGrid`). The padded input is rearranged once
-into ``prod(stride)`` channel-major phase images ``G[r][c, (n, *q)] =
-xpad[n, c, *(q * stride + r)]``; kernel offset ``k`` then reads phase
-``r_k = k*dilation mod stride`` at the flat shift of ``a_k = k*dilation div
-stride``, so for *every* stride and dilation each offset is one contiguous
-slice per channel, and the output is computed on the ``(n, *q)`` grid and
-cropped to ``Out``. With ``nb`` samples per chunk:
+:mod:`cnnkit._core.grid`). The padded input is rearranged once (one copy) into
+``prod(stride)`` channel-major phase images ``G[r][c, n, *q] =
+xpad[n, c, *(q * stride + r)]``; kernel offset ``k`` reads phase
+``r_k = k*dilation mod stride`` at the flat shift ``shift_k`` of
+``k*dilation div stride``, so for *every* stride and dilation an offset is one
+contiguous range per channel and sample, ``G[r_k][c, n, shift_k : shift_k + span]``.
+Outputs are computed on the grid (rows of length ``Q[-1]``) and cropped. With
+the samples ``n`` and grid columns ``m`` of a chunk:
 
-* forward:   ``col[(c, k), m] = G[r_k][c, m + shift_k]`` (one 2-D slice copy
-  per offset), then ``out = W (O/g, C/g*K) @ col`` per group: a single GEMM
-  over all ``nb * prod(Q)`` positions;
-* transposed (the adjoint): ``gcol = Wᵀ @ y_grid``, then one contiguous 2-D
-  ``+=`` per kernel offset into the phase images (col2im without ``np.add.at``),
-  then un-phase and crop;
-* weight gradient: ``gwᵀ += col @ gy_gridᵀ`` (``(C/g*K, m) @ (m, O/g)``), a
-  GEMM whose long reduction runs over every position of the chunk.
+* forward: ``col[(c, k), (n, m)] = G[r_k][c, n, m + shift_k]`` (one slice copy
+  per offset), then per group ``out = W (O/g, C/g*K) @ col``: a single 2-D GEMM
+  over every position of the chunk (not one small GEMM per sample);
+* transposed (the adjoint), two exact algorithms picked by an estimate of the
+  memory traffic: *scatter* (``gcol = Wᵀ @ y_grid``, then one contiguous ``+=``
+  per kernel offset into the phase images: col2im without ``np.add.at``) or
+  *phases* (``x[..., r::stride]`` is a stride-1 convolution of ``y`` with the
+  taps of phase ``r``: sub-pixel decomposition, each element written once);
+* weight gradient: ``gwᵀ += col @ gyᵀ`` (``(C/g*K, n*m) @ (n*m, O/g)``), one GEMM
+  whose reduction runs over every position of the chunk.
 
-Chunks are cut over the batch, and a large sample into bands of grid rows, so
-that the column matrix stays under :data:`COL_BUDGET_BYTES` (cache sized) and
-the phase images under :data:`GRID_BUDGET_BYTES`: a 1x64x1024x1024 3x3
-convolution allocates about one input copy plus one output-sized grid, not a
-9x column matrix. All scratch is in the input's dtype (float32 stays float32).
-Depthwise layers are the same path with ``g = C`` (a stack of matrix-vector
-products).
+Chunks: the batch is cut so that the phase images stay under
+:data:`GRID_BUDGET_BYTES` (at least one sample), and each batch chunk into
+bands (several samples, or rows of one sample) so that the column matrix stays
+under :data:`COL_BUDGET_BYTES`, sized for the caches. A 1x64x1024x1024 3x3
+convolution thus allocates about one padded input copy (the phase image) plus
+small scratch, never a 9x column matrix. All scratch is in the input's dtype
+(float32 stays float32) and reused across the chunks of a call. Depthwise
+layers are the same path with ``g = C`` (a stack of matrix-vector products).
 """
 from __future__ import annotations
 
@@ -61,23 +65,20 @@ def _batch_chunks(n_batch: int, bytes_per_sample: int) -> Iterator[tuple[int, in
         yield n0, min(n0 + step, n_batch)
 
 
-def _bands(grid: PhaseGrid, nb: int, rows_needed: int, col_bytes_per_position: int
-           ) -> Iterator[tuple[int, int, int, int]]:
-    """Column bands ``(n0, n1, r0, r1)`` of a chunk's ``(nb, *Q)`` grid: several
-    whole samples, or rows ``[r0, r1)`` of one sample (only the first
-    ``rows_needed`` grid rows hold outputs), each under :data:`COL_BUDGET_BYTES`."""
-    cols = max(1, COL_BUDGET_BYTES // max(col_bytes_per_position, 1))
-    per_sample = grid.positions
-    if per_sample <= cols:
-        step = cols // per_sample
+def _bands(grid: PhaseGrid, nb: int, bytes_per_column: int) -> Iterator[tuple[int, int, int, int]]:
+    """Bands ``(n0, n1, m0, m1)`` of a chunk of ``nb`` samples: samples ``[n0, n1)``,
+    grid columns ``[m0, m1)`` of each. Either several whole samples (``m0, m1 = 0, span``)
+    or whole grid rows of one sample, each under :data:`COL_BUDGET_BYTES`."""
+    cols = max(1, COL_BUDGET_BYTES // max(bytes_per_column, 1))
+    if grid.span <= cols:
+        step = cols // grid.span
         for n0 in range(0, nb, step):
-            yield n0, min(n0 + step, nb), 0, grid.q[0]
+            yield n0, min(n0 + step, nb), 0, grid.span
         return
-    row_len = per_sample // grid.q[0]
-    row_step = max(1, cols // row_len)
+    step = max(1, cols // grid.row_len) * grid.row_len
     for n0 in range(nb):
-        for r0 in range(0, rows_needed, row_step):
-            yield n0, n0 + 1, r0, min(r0 + row_step, rows_needed)
+        for m0 in range(0, grid.span, step):
+            yield n0, n0 + 1, m0, min(m0 + step, grid.span)
 
 
 class _Scratch:
@@ -103,36 +104,13 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -
     return np.matmul(a, b, out=out)
 
 
-def _columns(scratch: _Scratch, grid: PhaseGrid, g_img: np.ndarray, m0: int, m1: int) -> np.ndarray:
-    """im2col of grid columns ``[m0, m1)``: ``col[c, k, m] = G[r_k][c, m0 + m + shift_k]``, ``(C, K, m1 - m0)``."""
-    channels = g_img.shape[1]
-    col = scratch.get("col", (channels, len(grid.taps), m1 - m0))
+def _columns(scratch: _Scratch, grid: PhaseGrid, img: np.ndarray, band) -> np.ndarray:
+    """im2col of a band: ``col[c, k, n, m] = G[r_k][c, n, m + shift_k]``, ``(C, K, n1 - n0, m1 - m0)``."""
+    n0, n1, m0, m1 = band
+    col = scratch.get("col", (img.shape[1], len(grid.taps), n1 - n0, m1 - m0))
     for k, (phase, shift) in enumerate(grid.taps):
-        col[:, k] = g_img[phase, :, m0 + shift:m1 + shift]
+        col[:, k] = img[phase, :, n0:n1, m0 + shift:m1 + shift]
     return col
-
-
-def _band_columns(grid: PhaseGrid, n0: int, n1: int, r0: int, r1: int) -> tuple[int, int]:
-    """Flat column range of band ``(n0, n1, r0, r1)`` in a chunk's ``(nb, *Q)`` grid."""
-    row_len = grid.positions // grid.q[0]
-    return n0 * grid.positions + r0 * row_len, (n1 - 1) * grid.positions + r1 * row_len
-
-
-def _write_band(res: np.ndarray, out: np.ndarray, grid: PhaseGrid, out_shape, n0, n1, r0, r1, bias) -> None:
-    """Crop the band's grid result ``(O, cols)`` to the valid outputs and store it
-    in ``out[n0:n1, :, r0:...]`` ``(nb, O, *Out)``, adding ``bias``."""
-    nb = n1 - n0
-    r_stop = min(r1, out_shape[0])
-    if r_stop <= r0:
-        return
-    grid_view = res.reshape((res.shape[0], nb, r1 - r0) + grid.q[1:])
-    valid = grid_view[(slice(None), slice(None), slice(0, r_stop - r0))
-                      + tuple(slice(0, o) for o in out_shape[1:])].swapaxes(0, 1)
-    dst = out[n0:n1, :, r0:r_stop]
-    if bias is not None:
-        np.add(valid, bias, out=dst)
-    else:
-        dst[...] = valid
 
 
 # ---------------------------------------------------------------- forward
@@ -147,22 +125,27 @@ def conv_nd(x: np.ndarray, w: np.ndarray, stride: Sequence[int], pads: Pads, dil
     n_batch, channels = x.shape[:2]
     out_ch, cg = w.shape[:2]
     kernel = tuple(w.shape[2:])
-    out_shape = tuple(out_shape)
     og = out_ch // groups
     kk = math.prod(kernel)
-    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads)
+    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
     if out is None:
-        out = np.empty((n_batch, out_ch) + out_shape, dtype=x.dtype)
+        out = np.empty((n_batch, out_ch) + grid.out_shape, dtype=x.dtype)
     b = None if bias is None else bias.reshape((out_ch,) + (1,) * len(kernel))
     w_mat = w.reshape(groups, og, cg * kk)
     scratch = _Scratch(x.dtype)
     for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
-        g_img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, c1 - c0)))
-        for n0, n1, r0, r1 in _bands(grid, c1 - c0, out_shape[0], channels * kk * x.itemsize):
-            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
-            col = _columns(scratch, grid, g_img, m0, m1).reshape(groups, cg * kk, m1 - m0)
-            res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, m1 - m0)))
-            _write_band(res.reshape(out_ch, -1), out, grid, out_shape, c0 + n0, c0 + n1, r0, r1, b)
+        img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, c1 - c0)))
+        for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
+            n0, n1, m0, m1 = band
+            col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
+            res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, col.shape[2])))
+            valid = grid.outputs(res.reshape(out_ch, n1 - n0, m1 - m0), m0).swapaxes(0, 1)
+            r0 = m0 // grid.row_len
+            dst = out[c0 + n0:c0 + n1, :, r0:r0 + valid.shape[2]]
+            if b is not None:
+                np.add(valid, b, out=dst)
+            else:
+                dst[...] = valid
     return out
 
 
@@ -180,7 +163,7 @@ def conv_transpose_nd(y: np.ndarray, w: np.ndarray, in_shape: Sequence[int], str
     :func:`_transpose_by_scatter` (the adjoint of the forward's gather) and
     :func:`_transpose_by_phases` (one stride-1 convolution per stride phase).
     """
-    grid = PhaseGrid(in_shape, w.shape[2:], stride, dilation, pads)
+    grid = PhaseGrid(in_shape, w.shape[2:], stride, dilation, pads, out_shape=y.shape[2:])
     phases = _phase_convs(in_shape, y.shape[2:], w.shape[2:], stride, dilation, pads)
     if _phases_cost(phases, y.shape[1], w.shape[1] * groups, groups) < _scatter_cost(grid, y.shape[1], w.shape[1] * groups, groups):
         return _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias)
@@ -195,10 +178,10 @@ _MAC_COST, _ELEMENT_COST = 1 / 30, 1.0
 def _scatter_cost(grid: PhaseGrid, out_ch: int, channels: int, groups: int) -> float:
     """Per-sample cost of :func:`_transpose_by_scatter`: GEMM ``(C*K, M)``, one
     ``+=`` (three element accesses) per offset, placing ``y`` and un-phasing."""
-    kk, m = len(grid.taps), grid.positions
+    kk, m = len(grid.taps), grid.span
     og = out_ch // groups
     product = channels * kk * m * (og * _MAC_COST if og > 1 else 2 * _ELEMENT_COST)
-    return product + _ELEMENT_COST * (3 * channels * kk * m + out_ch * m + 2 * channels * m * len(grid.phases))
+    return product + _ELEMENT_COST * (3 * channels * kk * m + out_ch * m + 2 * channels * grid.positions * len(grid.phases))
 
 
 def _phases_cost(phases, out_ch: int, channels: int, groups: int) -> float:
@@ -218,7 +201,7 @@ def _phases_cost(phases, out_ch: int, channels: int, groups: int) -> float:
 
 def _transpose_by_scatter(y, w, in_shape, grid: PhaseGrid, groups, bias):
     """col2im: ``gcol = wᵀ @ y_grid`` (per group ``(C/g*K, O/g) @ (O/g, m)``), then one
-    contiguous 2-D ``+=`` per kernel offset into the phase images, un-phased at the end."""
+    contiguous ``+=`` per kernel offset into the phase images, un-phased at the end."""
     n_batch, out_ch = y.shape[:2]
     cg = w.shape[1]
     kernel = tuple(w.shape[2:])
@@ -231,17 +214,16 @@ def _transpose_by_scatter(y, w, in_shape, grid: PhaseGrid, groups, bias):
     scratch = _Scratch(y.dtype)
     for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, y.itemsize)):
         nb = c1 - c0
-        y_grid = grid.place(y[c0:c1], scratch.get("ygrid", (out_ch, nb * grid.positions)))
-        y_grid = y_grid.reshape(groups, og, -1)
-        g_img = scratch.get("grid", grid.image_shape(channels, nb))
-        g_img[...] = 0
-        for n0, n1, r0, r1 in _bands(grid, nb, y.shape[2], channels * kk * y.itemsize):
-            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
-            gcol = _group_matmul(w_t, y_grid[:, :, m0:m1], out=scratch.get("col", (groups, cg * kk, m1 - m0)))
-            gcol = gcol.reshape(channels, kk, m1 - m0)
+        y_grid = grid.place(y[c0:c1], scratch.get("ygrid", (out_ch, nb, grid.span)))
+        img = scratch.get("grid", grid.image_shape(channels, nb))
+        img[...] = 0
+        for n0, n1, m0, m1 in _bands(grid, nb, channels * kk * y.itemsize):
+            ys = y_grid[:, n0:n1, m0:m1].reshape(groups, og, -1)
+            gcol = _group_matmul(w_t, ys, out=scratch.get("col", (groups, cg * kk, ys.shape[2])))
+            gcol = gcol.reshape(channels, kk, n1 - n0, m1 - m0)
             for k, (phase, shift) in enumerate(grid.taps):
-                g_img[phase, :, m0 + shift:m1 + shift] += gcol[:, k]
-        grid.unbuild(g_img, gx[c0:c1], b)
+                img[phase, :, n0:n1, m0 + shift:m1 + shift] += gcol[:, k]
+        grid.unbuild(img, gx[c0:c1], b)
     return gx
 
 
@@ -317,23 +299,24 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
     cg = channels // groups
     og = out_ch // groups
     kk = math.prod(kernel)
-    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads)
+    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
     gw_t = np.zeros((groups, cg * kk, og), dtype=x.dtype)  # gwᵀ per group
     scratch = _Scratch(x.dtype)
     for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
         nb = c1 - c0
-        g_img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
-        # gyᵀ on the grid, zero at the cropped positions: (g, nb * prod(Q), O/g); a
-        # contiguous transposed copy runs the GEMM faster than a transposed operand,
-        # but with one output channel per group the plain layout is already contiguous
+        img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
+        # gy on the grid columns, zero between the outputs; as gyᵀ (g, nb, span, O/g)
+        # (a contiguous transposed copy runs the GEMM faster than a transposed
+        # operand), except with one output channel per group where (g, 1, nb, span)
+        # is already contiguous along the reduction
         if og > 1:
-            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (nb * grid.positions, out_ch)), transposed=True)
-            gy_t = gy_t.reshape(-1, groups, og).transpose(1, 0, 2)
+            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (nb, grid.span, out_ch)), transposed=True)
+            gy_t = gy_t.reshape(nb, grid.span, groups, og).transpose(2, 0, 1, 3)
         else:
-            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (out_ch, nb * grid.positions)))
-            gy_t = gy_t.reshape(groups, 1, -1).transpose(0, 2, 1)
-        for n0, n1, r0, r1 in _bands(grid, nb, out_shape[0], channels * kk * x.itemsize):
-            m0, m1 = _band_columns(grid, n0, n1, r0, r1)
-            col = _columns(scratch, grid, g_img, m0, m1).reshape(groups, cg * kk, m1 - m0)
-            gw_t += np.matmul(col, gy_t[:, m0:m1])
+            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (out_ch, nb, grid.span)))
+            gy_t = gy_t.reshape(groups, nb, grid.span, 1)
+        for band in _bands(grid, nb, channels * kk * x.itemsize):
+            n0, n1, m0, m1 = band
+            col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
+            gw_t += np.matmul(col, gy_t[:, n0:n1, m0:m1].reshape(groups, -1, og))
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape((out_ch, cg) + kernel)

@@ -5,21 +5,19 @@ Split the zero-padded input ``xpad (N, C, *P)`` by stride phase ``r`` (one of
 ``prod(stride)``) into channel-major images on a grid of
 ``Q = ceil(P / stride)`` positions per axis::
 
-    G[r][c, (n, *q)] = xpad[n, c, *(q * stride + r)]        (zero beyond xpad)
+    G[r][c, n, *q] = xpad[n, c, *(q * stride + r)]        (zero beyond xpad)
 
 Kernel offset ``k`` reads input position ``p*stride + k*dilation = (p + a_k)*stride + r_k``
 with ``r_k = k*dilation mod stride`` and ``a_k = k*dilation div stride``, i.e.
-``G[r_k]`` at grid position ``p + a_k``. Flattening ``(n, *q)`` row-major, that
-is the flat position ``m + shift_k`` with ``shift_k = flat(a_k)``: for output
-grid positions ``m = 0 .. M-1`` every offset reads the *contiguous* range
-``G[r_k][:, shift_k : shift_k + M]``. Output position ``p`` lives at grid
-position ``q = p`` (``Out <= Q - a_max`` on every axis, so valid positions never
-read across a row or sample boundary); the other grid positions are computed
-and cropped. For stride 1 there is one phase and ``G`` is just the padded input,
-channel-major, with ``shift_k = flat(k * dilation)``.
-
-Each image carries ``max(shift_k)`` zero columns of tail so that the last
-sample's slices stay inside the buffer.
+``G[r_k]`` at grid position ``p + a_k``. Flatten each sample's grid row-major
+and put output ``p`` at flat position ``m = flat(p)`` (row length ``Q[-1]``, not
+``Out[-1]``): offset ``k`` then reads flat position ``m + shift_k`` with
+``shift_k = flat(a_k)``, so for all outputs of a sample it reads the
+*contiguous* range ``G[r_k][c, n, shift_k : shift_k + span]``, where
+``span = flat(Out - 1) + 1``. The grid positions between valid outputs (the
+last ``Q - Out`` of each row) are computed and cropped. Valid outputs never
+read across a row: ``p + a_k <= Q - 1`` on every axis. For stride 1 there is one
+phase and ``G`` is just the padded input, channel-major.
 """
 from __future__ import annotations
 
@@ -35,41 +33,58 @@ from .window import Pads, kernel_offsets
 class PhaseGrid:
     """Geometry of the phase grid of one convolution (see module docstring).
 
-    ``in_shape``: unpadded spatial shape ``S``; ``pads``: ``((before, after), ...)``.
-    Attributes: ``q`` (grid shape ``Q``), ``positions = prod(Q)``, ``phases``
-    (phase tuples ``r`` in row-major order), ``taps`` (``(phase index, flat shift)``
-    per kernel offset, in the row-major order of the weight's kernel axes) and ``tail``.
+    ``in_shape``: unpadded spatial shape ``S``; ``pads``: ``((before, after), ...)``;
+    ``out_shape``: the outputs kept (default: all of them; the ``y`` of a transposed
+    convolution with ``output_padding`` covers fewer).
+    Attributes: ``q`` (grid shape ``Q``), ``out_shape``, ``positions = prod(Q)``,
+    ``span`` (flat grid columns per sample that hold the outputs), ``row_len``
+    (flat length of one grid row along the first axis), ``phases`` (phase tuples
+    in row-major order) and ``taps`` (``(phase index, flat shift)`` per kernel
+    offset, in the row-major order of the weight's kernel axes).
     """
 
     def __init__(self, in_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-                 dilation: Sequence[int], pads: Pads):
+                 dilation: Sequence[int], pads: Pads, out_shape: Sequence[int] | None = None):
         self.in_shape = tuple(in_shape)
         self.stride = tuple(stride)
         self.pads = tuple(pads)
         padded = tuple(i + lo + hi for i, (lo, hi) in zip(in_shape, pads))
         self.q = tuple(-(-p // s) for p, s in zip(padded, stride))
+        full = tuple((p - (k - 1) * d - 1) // s + 1 for p, k, d, s in zip(padded, kernel, dilation, stride))
+        # a transposed convolution's y may be shorter than the full output (output_padding)
+        self.out_shape = full if out_shape is None else tuple(out_shape)
+        assert all(0 < o <= f for o, f in zip(self.out_shape, full)), (self.out_shape, full)
         self.positions = math.prod(self.q)
+        self.row_strides = tuple(math.prod(self.q[i + 1:]) for i in range(len(self.q)))
+        self.row_len = self.row_strides[0]
+        self.span = sum((o - 1) * step for o, step in zip(self.out_shape, self.row_strides)) + 1
         self.phases = tuple(itertools.product(*(range(s) for s in stride)))
-        row_major = [math.prod(self.q[i + 1:]) for i in range(len(self.q))]
         index = {r: i for i, r in enumerate(self.phases)}
         self.taps = tuple(
             (index[tuple(k * d % s for k, d, s in zip(off, dilation, stride))],
-             sum((k * d // s) * step for k, d, s, step in zip(off, dilation, stride, row_major)))
+             sum((k * d // s) * step for k, d, s, step in zip(off, dilation, stride, self.row_strides)))
             for off in kernel_offsets(kernel))
-        self.tail = max(shift for _, shift in self.taps)
 
     # ------------------------------------------------------------ sizes
-    def image_shape(self, channels: int, nb: int) -> tuple[int, int, int]:
-        """Shape of the phase images of ``nb`` samples: ``(R, C, nb * prod(Q) + tail)``."""
-        return len(self.phases), channels, nb * self.positions + self.tail
+    def image_shape(self, channels: int, nb: int) -> tuple[int, ...]:
+        """Shape of the phase images of ``nb`` samples: ``(R, C, nb, prod(Q))``."""
+        return len(self.phases), channels, nb, self.positions
 
     def image_bytes(self, channels: int, itemsize: int) -> int:
         """Bytes of the phase images per sample."""
         return len(self.phases) * channels * self.positions * itemsize
 
-    def _grid_view(self, img: np.ndarray, nb: int) -> np.ndarray:
-        """``(R, C, nb * prod(Q) + tail)`` as ``(R, C, nb, *Q)`` (a view without the tail)."""
-        return img[:, :, :nb * self.positions].reshape(img.shape[:2] + (nb,) + self.q)
+    # ------------------------------------------------------------ views
+    def outputs(self, flat: np.ndarray, m0: int = 0) -> np.ndarray:
+        """The valid outputs inside grid columns ``[m0, m0 + flat.shape[-1])`` of each
+        sample, ``m0`` a multiple of ``row_len``: ``flat`` ``(..., nb, cols)`` viewed as
+        ``(..., nb, rows, *Out[1:])`` (a strided view, writable when ``flat`` is)."""
+        cols = flat.shape[-1]
+        r0 = m0 // self.row_len
+        rows = min(self.out_shape[0] - r0, -(-cols // self.row_len))
+        shape = flat.shape[:-1] + (max(rows, 0),) + self.out_shape[1:]
+        strides = flat.strides[:-1] + tuple(step * flat.strides[-1] for step in self.row_strides)
+        return np.lib.stride_tricks.as_strided(flat, shape=shape, strides=strides)
 
     def _phase_slices(self, r: Sequence[int]):
         """For phase ``r``: grid slices and input slices of the unpadded positions it holds
@@ -87,10 +102,9 @@ class PhaseGrid:
 
     # ------------------------------------------------------------ layout changes
     def build(self, x: np.ndarray, img: np.ndarray) -> np.ndarray:
-        """Fill ``img`` ``(R, C, nb * prod(Q) + tail)`` with the phase images of ``x`` ``(nb, C, *S)``."""
-        nb = x.shape[0]
+        """Fill ``img`` ``(R, C, nb, prod(Q))`` with the phase images of ``x`` ``(nb, C, *S)``."""
         img[...] = 0
-        view = self._grid_view(img, nb)
+        view = img.reshape(img.shape[:3] + self.q)
         xt = x.swapaxes(0, 1)  # (C, nb, *S)
         for ri, r in enumerate(self.phases):
             sl = self._phase_slices(r)
@@ -101,8 +115,7 @@ class PhaseGrid:
     def unbuild(self, img: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`build` (un-phase and crop): ``out`` ``(nb, C, *S)`` from ``img``,
         plus ``bias`` (broadcastable to ``(C, *S)``). Every position of ``out`` is written once."""
-        nb = out.shape[0]
-        view = self._grid_view(img, nb)
+        view = img.reshape(img.shape[:3] + self.q)
         for ri, r in enumerate(self.phases):
             sl = self._phase_slices(r)
             if sl is None:
@@ -116,15 +129,11 @@ class PhaseGrid:
         return out
 
     def place(self, y: np.ndarray, buf: np.ndarray, transposed: bool = False) -> np.ndarray:
-        """Put ``y`` ``(nb, O, *Out)`` on the output grid, zero elsewhere: ``buf`` is
-        ``(O, nb * prod(Q))``, or ``(nb * prod(Q), O)`` with ``transposed``."""
-        nb, channels = y.shape[:2]
+        """Put ``y`` ``(nb, O, *Out)`` on the per-sample grid columns, zero elsewhere:
+        ``buf`` is ``(O, nb, span)``, or ``(nb, span, O)`` with ``transposed``."""
         buf[...] = 0
-        crop = tuple(slice(0, o) for o in y.shape[2:])
         if transposed:
-            view = buf.reshape((nb,) + self.q + (channels,))
-            view[(slice(None),) + crop] = np.moveaxis(y, 1, -1)
+            self.outputs(np.moveaxis(buf, 2, 0))[...] = np.moveaxis(y, 1, 0)
         else:
-            view = buf.reshape((channels, nb) + self.q)
-            view[(slice(None), slice(None)) + crop] = y.swapaxes(0, 1)
+            self.outputs(buf)[...] = y.swapaxes(0, 1)
         return buf
