@@ -1,4 +1,4 @@
-"""Guard for the fast paths of the convolution core (cnnkit/_core/conv.py).
+"""Guard for the fast paths of the convolution core (cnnkit/_core/conv.py, grid.py).
 
 Every branch the core takes is compared with PyTorch (forward and the
 gradients of input, weight and bias), float32 and float64:
@@ -7,15 +7,20 @@ gradients of input, weight and bias), float32 and float64:
   depthwise with multiplier 2 (``out = 2 C``);
 * stride 1-3, dilation 1-2, padding 0 / 1 / asymmetric ``(before, after)``;
 * conv1d, conv2d, conv3d and the transposed 1-D / 2-D ones with ``output_padding``;
-* the chunking of the im2col scratch buffer: the whole batch in one chunk,
-  several samples per chunk, one sample per chunk, and one sample split into
-  bands of output rows (forced by shrinking ``COL_BUDGET_BYTES``).
+* the chunking: the whole batch in one chunk, one sample per batch chunk
+  (``GRID_BUDGET_BYTES``), several samples per band, one grid row per band
+  (``COL_BUDGET_BYTES``), forced by shrinking the budgets;
+* both algorithms of the transposed direction (scatter / phase convolutions),
+  forced, besides the automatic choice.
 
-Shapes are small so the whole file runs in a few seconds; the exhaustive
-grid lives in the main convolution tests.
+:func:`test_every_branch_is_exercised` records which branches the grid below
+actually reaches and fails if one is never taken, so a change of a branch
+condition cannot silently leave a fast path untested. Shapes are small: the
+file runs in a few seconds; the exhaustive grid lives in the main conv tests.
 """
 from __future__ import annotations
 
+import collections
 import itertools
 
 import numpy as np
@@ -29,21 +34,44 @@ TF = torch.nn.functional if torch is not None else None
 pytestmark = pytest.mark.skipif(torch is None, reason="PyTorch is required")
 
 DTYPES = (np.float32, np.float64)
-# (name, groups(C), out_channels(C)) for C input channels
+# name -> (groups, out_channels) as functions of the input channels C
 GROUPINGS = {
     "dense": (lambda c: 1, lambda c: 3),
     "groups2": (lambda c: 2, lambda c: 6),
     "depthwise": (lambda c: c, lambda c: c),
     "depthwise_x2": (lambda c: c, lambda c: 2 * c),
 }
-# bytes: whole batch in one chunk / some samples per chunk / row bands of one sample
-BUDGETS = {"default": None, "per_samples": 6000, "row_bands": 300}
+# chunking modes: monkeypatched budgets (bytes)
+MODES = {
+    "default": {},
+    "sample_chunks": {"GRID_BUDGET_BYTES": 1},  # one sample per batch chunk
+    "sample_bands": {"COL_BUDGET_BYTES": 3000},  # a few samples per band (small shapes)
+    "row_bands": {"COL_BUDGET_BYTES": 1, "GRID_BUDGET_BYTES": 1},  # one grid row per band
+}
+TRANSPOSE = ("auto", "scatter", "phases")
+
+
+@pytest.fixture(autouse=True)
+def _torch_single_thread():
+    """The oracle's tiny ops are fastest single-threaded (and do not spin on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _set_mode(monkeypatch, mode: str, transpose: str = "auto") -> None:
+    for name, value in MODES[mode].items():
+        monkeypatch.setattr(core, name, value)
+    if transpose == "scatter":
+        monkeypatch.setattr(core, "_phases_cost", lambda *a: float("inf"))
+    elif transpose == "phases":
+        monkeypatch.setattr(core, "_phases_cost", lambda *a: -1.0)
 
 
 def _torch_pad(x, pads):
     """Apply ``((before, after), ...)`` padding on a torch tensor (last axis first for F.pad)."""
-    flat = [v for pair in reversed(pads) for v in pair]
-    return TF.pad(x, flat)
+    return TF.pad(x, [v for pair in reversed(pads) for v in pair])
 
 
 def _pads(kind: str, n: int):
@@ -55,102 +83,99 @@ def _pads(kind: str, n: int):
     return pairs, pairs
 
 
-def _conv_case(n, grouping, stride, dilation, pad_kind, dtype, bias, budget, monkeypatch, seed):
-    if BUDGETS[budget] is not None:
-        monkeypatch.setattr(core, "COL_BUDGET_BYTES", BUDGETS[budget])
+def _conv_case(n, grouping, stride, dilation, pad_kind, dtype, bias, seed, batch=3):
     channels = 4
     groups = GROUPINGS[grouping][0](channels)
     out_ch = GROUPINGS[grouping][1](channels)
     spatial = (9, 8, 7)[:n]
     kernel = (3, 2, 3)[:n]
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((3, channels) + spatial).astype(dtype)
+    x = rng.standard_normal((batch, channels) + spatial).astype(dtype)
     w = rng.standard_normal((out_ch, channels // groups) + kernel).astype(dtype)
     b = rng.standard_normal(out_ch).astype(dtype)
     padding, pairs = _pads(pad_kind, n)
     ck = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[n]
     th = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}[n]
-    inputs = [x, w, b] if bias else [x, w]
     config = (f"conv{n}d {grouping} stride={stride} dilation={dilation} padding={padding} "
-              f"{np.dtype(dtype).name} bias={bias} budget={budget}")
+              f"{np.dtype(dtype).name} bias={bias} seed={seed}")
     compare_with_torch(
         lambda x, w, b=None: ck(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups),
         lambda x, w, b=None: th(_torch_pad(x, pairs), w, b, stride=stride, dilation=dilation, groups=groups),
-        inputs, config=config, seed=seed)
+        [x, w, b] if bias else [x, w], config=config, seed=seed)
 
 
-CONV2D_GRID = list(itertools.product(GROUPINGS, (1, 2, 3), (1, 2), ("0", "1", "asym"), DTYPES))
+def _transpose_case(n, grouping, stride, dilation, padding, output_padding, dtype, seed, batch=2):
+    channels = 4
+    groups = GROUPINGS[grouping][0](channels)
+    out_per_group = GROUPINGS[grouping][1](channels) // groups  # weight layout (in, out/groups, *K)
+    spatial = (6, 5)[:n]
+    kernel = (3, 4)[:n]
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, channels) + spatial).astype(dtype)
+    w = rng.standard_normal((channels, out_per_group) + kernel).astype(dtype)
+    b = rng.standard_normal(out_per_group * groups).astype(dtype)
+    ck = {1: F.conv_transpose1d, 2: F.conv_transpose2d}[n]
+    th = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d}[n]
+    config = (f"conv_transpose{n}d {grouping} stride={stride} dilation={dilation} padding={padding} "
+              f"output_padding={output_padding} {np.dtype(dtype).name} seed={seed}")
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
+    compare_with_torch(lambda x, w, b: ck(x, w, b, **kw), lambda x, w, b: th(x, w, b, **kw),
+                       [x, w, b], config=config, seed=seed)
 
 
-@pytest.mark.parametrize("grouping,stride,dilation,pad_kind,dtype", CONV2D_GRID)
-def test_conv2d_fast_paths(grouping, stride, dilation, pad_kind, dtype, monkeypatch):
-    seed = CONV2D_GRID.index((grouping, stride, dilation, pad_kind, dtype))
-    budget = tuple(BUDGETS)[seed % 3]
-    _conv_case(2, grouping, stride, dilation, pad_kind, dtype, seed % 2 == 0, budget, monkeypatch, seed)
+# ------------------------------------------------------------------ grids
+CONV_GRID = list(itertools.product((1, 2), GROUPINGS, (1, 2, 3), (1, 2), ("0", "1", "asym"), DTYPES))
 
 
-CONV1D_GRID = list(itertools.product(GROUPINGS, (1, 2, 3), (1, 2), ("0", "1", "asym"), DTYPES))
-
-
-@pytest.mark.parametrize("grouping,stride,dilation,pad_kind,dtype", CONV1D_GRID)
-def test_conv1d_fast_paths(grouping, stride, dilation, pad_kind, dtype, monkeypatch):
-    seed = CONV1D_GRID.index((grouping, stride, dilation, pad_kind, dtype))
-    budget = tuple(BUDGETS)[(seed + 1) % 3]
-    _conv_case(1, grouping, stride, dilation, pad_kind, dtype, seed % 2 == 1, budget, monkeypatch, seed)
-
-
-@pytest.mark.parametrize("budget", tuple(BUDGETS))
-@pytest.mark.parametrize("grouping", tuple(GROUPINGS))
-def test_conv_chunking_branches(grouping, budget, monkeypatch):
-    """Every grouping under every chunking of the scratch buffer (2-D, stride 2, dilation 2)."""
-    for dtype in DTYPES:
-        _conv_case(2, grouping, 2, 2, "asym", dtype, True, budget, monkeypatch, seed=7)
-        _conv_case(2, grouping, 1, 1, "1", dtype, True, budget, monkeypatch, seed=8)
-
-
-@pytest.mark.parametrize("grouping", tuple(GROUPINGS))
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_conv3d_same_core(grouping, dtype, monkeypatch):
-    _conv_case(3, grouping, 2, 1, "asym", dtype, True, "default", monkeypatch, seed=3)
-    _conv_case(3, grouping, 1, 2, "1", dtype, False, "row_bands", monkeypatch, seed=4)
+@pytest.mark.parametrize("n,grouping,stride,dilation,pad_kind,dtype", CONV_GRID)
+def test_conv_fast_paths(n, grouping, stride, dilation, pad_kind, dtype, monkeypatch):
+    seed = CONV_GRID.index((n, grouping, stride, dilation, pad_kind, dtype))
+    mode = tuple(MODES)[seed % len(MODES)]
+    # the convolution's input gradient runs through the transposed algorithms too
+    transpose = TRANSPOSE[(seed // len(MODES)) % len(TRANSPOSE)]
+    _set_mode(monkeypatch, mode, transpose)
+    _conv_case(n, grouping, stride, dilation, pad_kind, dtype, seed % 2 == 0, seed)
 
 
 TRANSPOSE_GRID = [
-    (n, grouping, stride, dilation, padding, output_padding, dtype)
-    for n, grouping, stride, dilation, padding, output_padding, dtype in itertools.product(
-        (1, 2), GROUPINGS, (1, 2, 3), (1, 2), (0, 1), (0, 1), DTYPES)
-    if output_padding < max(stride, dilation)
+    case for case in itertools.product((1, 2), GROUPINGS, (1, 2, 3), (1, 2), (0, 1), (0, 1), DTYPES)
+    if case[5] < max(case[2], case[3])  # output_padding < max(stride, dilation)
 ]
 
 
 @pytest.mark.parametrize("n,grouping,stride,dilation,padding,output_padding,dtype", TRANSPOSE_GRID)
 def test_conv_transpose_fast_paths(n, grouping, stride, dilation, padding, output_padding, dtype, monkeypatch):
     seed = TRANSPOSE_GRID.index((n, grouping, stride, dilation, padding, output_padding, dtype))
-    budget = tuple(BUDGETS)[seed % 3]
-    if BUDGETS[budget] is not None:
-        monkeypatch.setattr(core, "COL_BUDGET_BYTES", BUDGETS[budget])
-    channels = 4
-    groups = GROUPINGS[grouping][0](channels)
-    # transposed weight layout (in, out/groups, *K)
-    out_per_group = GROUPINGS[grouping][1](channels) // groups
-    spatial = (6, 5)[:n]
-    kernel = (3, 4)[:n]
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((2, channels) + spatial).astype(dtype)
-    w = rng.standard_normal((channels, out_per_group) + kernel).astype(dtype)
-    b = rng.standard_normal(out_per_group * groups).astype(dtype)
-    ck = {1: F.conv_transpose1d, 2: F.conv_transpose2d}[n]
-    th = {1: TF.conv_transpose1d, 2: TF.conv_transpose2d}[n]
-    config = (f"conv_transpose{n}d {grouping} stride={stride} dilation={dilation} padding={padding} "
-              f"output_padding={output_padding} {np.dtype(dtype).name} budget={budget}")
-    kw = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups, dilation=dilation)
-    compare_with_torch(lambda x, w, b: ck(x, w, b, **kw), lambda x, w, b: th(x, w, b, **kw),
-                       [x, w, b], config=config, seed=seed)
+    _set_mode(monkeypatch, tuple(MODES)[seed % len(MODES)], TRANSPOSE[seed % len(TRANSPOSE)])
+    _transpose_case(n, grouping, stride, dilation, padding, output_padding, dtype, seed)
 
 
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+@pytest.mark.parametrize("mode", tuple(MODES))
+@pytest.mark.parametrize("grouping", tuple(GROUPINGS))
+def test_every_mode_every_grouping(grouping, mode, transpose, monkeypatch):
+    """Each grouping under each chunking mode and transposed algorithm (2-D, both dtypes)."""
+    _set_mode(monkeypatch, mode, transpose)
+    for dtype in DTYPES:
+        _conv_case(2, grouping, 2, 2, "asym", dtype, True, seed=7, batch=5)
+        _conv_case(2, grouping, 1, 1, "1", dtype, True, seed=8, batch=5)
+        _transpose_case(2, grouping, 3, 1, 1, 2, dtype, seed=9, batch=3)
+
+
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+@pytest.mark.parametrize("grouping", tuple(GROUPINGS))
+def test_conv3d_same_core(grouping, transpose, monkeypatch):
+    _set_mode(monkeypatch, "default", transpose)
+    _conv_case(3, grouping, 2, 1, "asym", np.float64, True, seed=3)
+    _set_mode(monkeypatch, "row_bands", transpose)
+    _conv_case(3, grouping, (1, 2, 1), 2, "1", np.float32, False, seed=4)
+
+
+@pytest.mark.parametrize("transpose", TRANSPOSE)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_conv_transpose_asymmetric_padding(dtype):
+def test_conv_transpose_asymmetric_padding(dtype, transpose, monkeypatch):
     """Asymmetric padding of a transposed convolution crops the full output (PyTorch lacks the form)."""
+    _set_mode(monkeypatch, "default", transpose)
     rng = np.random.default_rng(11)
     x = rng.standard_normal((2, 4, 5, 6)).astype(dtype)
     w = rng.standard_normal((4, 3, 3, 4)).astype(dtype)
@@ -161,7 +186,26 @@ def test_conv_transpose_asymmetric_padding(dtype):
         return full[:, :, 1:full.shape[2], 0:full.shape[3] - 2]
 
     compare_with_torch(lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=pads), ref, [x, w],
-                       config=f"conv_transpose2d asymmetric {pads} {np.dtype(dtype).name}")
+                       config=f"conv_transpose2d asymmetric {pads} {np.dtype(dtype).name} {transpose}")
+
+
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+def test_stride_larger_than_kernel_and_input(transpose, monkeypatch):
+    """Phases that receive no tap (stride > kernel) and phases with no position (stride > input)."""
+    _set_mode(monkeypatch, "default", transpose)
+    rng = np.random.default_rng(12)
+    for dtype in DTYPES:
+        x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+        w = rng.standard_normal((3, 2, 2, 1)).astype(dtype)
+        b = rng.standard_normal(2).astype(dtype)
+        kw = dict(stride=(3, 4), padding=(1, 0), output_padding=(2, 1))
+        compare_with_torch(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
+                           lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw), [x, w, b],
+                           config=f"conv_transpose2d stride>kernel {np.dtype(dtype).name} {transpose}")
+        x = rng.standard_normal((2, 3, 2)).astype(dtype)
+        w = rng.standard_normal((5, 3, 2)).astype(dtype)
+        compare_with_torch(lambda x, w: F.conv1d(x, w, stride=5), lambda x, w: TF.conv1d(x, w, stride=5),
+                           [x, w], config=f"conv1d stride>input {np.dtype(dtype).name} {transpose}")
 
 
 def test_fast_paths_keep_float32():
@@ -177,3 +221,93 @@ def test_fast_paths_keep_float32():
         y.backward(np.ones(y.shape, np.float32))
         assert y.dtype == np.float32
         assert x.grad.dtype == w.grad.dtype == b.grad.dtype == np.float32
+
+
+def test_scratch_memory_is_bounded():
+    """A large single image: the core's extra memory is about one input copy per
+    direction plus the cache-sized column buffer, never a K-times column matrix."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 8, 256, 256)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    gy = rng.standard_normal((1, 8, 256, 256)).astype(np.float32)
+    limit = 3 * x.nbytes + 3 * core.COL_BUDGET_BYTES  # the 9x column matrix would be 9 * x.nbytes
+    for run in (lambda: core.conv_nd(x, w, (1, 1), pads, (1, 1), 1, (256, 256)),
+                lambda: core.conv_transpose_nd(gy, w, (256, 256), (1, 1), pads, (1, 1), 1),
+                lambda: core.conv_weight_grad(x, gy, (3, 3), (1, 1), pads, (1, 1), 1)):
+        tracemalloc.start()
+        run()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak <= limit, f"peak {peak / 2**20:.1f} MiB > {limit / 2**20:.1f} MiB"
+
+
+# ------------------------------------------------------------------ branch coverage
+def _record(monkeypatch, seen):
+    """Wrap the core's branch points so that the branches taken are counted in ``seen``."""
+    bands, chunks = core._bands, core._batch_chunks
+    scatter, phases, group_matmul = core._transpose_by_scatter, core._transpose_by_phases, core._group_matmul
+
+    def rec_bands(grid, nb, bytes_per_column):
+        for band in bands(grid, nb, bytes_per_column):
+            n0, n1, m0, m1 = band
+            seen["row band" if (m0, m1) != (0, grid.span) else
+                 "several samples per band" if n1 - n0 > 1 else "one sample per band"] += 1
+            yield band
+
+    def rec_chunks(n_batch, bytes_per_sample):
+        out = list(chunks(n_batch, bytes_per_sample))
+        seen["several batch chunks" if len(out) > 1 else "one batch chunk"] += 1
+        return iter(out)
+
+    def rec_phases(y, w, in_shape, stride, groups, phase_list, bias):
+        seen["transpose by phases"] += 1
+        if any(p is None for p in phase_list):
+            seen["phase without taps"] += 1
+        return phases(y, w, in_shape, stride, groups, phase_list, bias)
+
+    def rec_scatter(*args):
+        seen["transpose by scatter"] += 1
+        return scatter(*args)
+
+    def rec_matmul(a, b, out=None):
+        seen["outer product" if a.shape[2] == 1 else "group matmul"] += 1
+        return group_matmul(a, b, out)
+
+    monkeypatch.setattr(core, "_bands", rec_bands)
+    monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
+    monkeypatch.setattr(core, "_transpose_by_phases", rec_phases)
+    monkeypatch.setattr(core, "_transpose_by_scatter", rec_scatter)
+    monkeypatch.setattr(core, "_group_matmul", rec_matmul)
+
+
+def test_every_branch_is_exercised(monkeypatch):
+    """The cases above reach every branch of the core (re-run a representative subset here)."""
+    seen = collections.Counter()
+    _record(monkeypatch, seen)
+    for mode, transpose, grouping in itertools.product(("default", "sample_chunks", "sample_bands", "row_bands"),
+                                                        ("auto", "scatter", "phases"), GROUPINGS):
+        with monkeypatch.context() as m:
+            _set_mode(m, mode, transpose)
+            _conv_case(2, grouping, 2, 2, "asym", np.float32, True, seed=7, batch=5)
+            _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
+    expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
+                "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
+                "outer product", "group matmul"}
+    assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
+    # the automatic choice picks each algorithm somewhere in the benchmark shapes
+    from cnnkit._core.grid import PhaseGrid
+
+    def choice(x_shape, w_shape, stride, pad):
+        n = len(x_shape) - 2
+        pads = ((pad, pad),) * n
+        grid = PhaseGrid(x_shape[2:], w_shape[2:], stride, (1,) * n, pads)
+        phase_list = core._phase_convs(x_shape[2:], grid.out_shape, w_shape[2:], stride, (1,) * n, pads)
+        by_phases = core._phases_cost(phase_list, w_shape[0], w_shape[1], 1) < \
+            core._scatter_cost(grid, w_shape[0], w_shape[1], 1)
+        return "phases" if by_phases else "scatter"
+
+    assert choice((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), 1) == "phases"  # dense 3x3: gather beats +=
+    assert choice((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), 0) == "scatter"  # LeNet conv2: C < O, small image

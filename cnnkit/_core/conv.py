@@ -214,11 +214,11 @@ def _transpose_by_scatter(y, w, in_shape, grid: PhaseGrid, groups, bias):
     scratch = _Scratch(y.dtype)
     for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, y.itemsize)):
         nb = c1 - c0
-        y_grid = grid.place(y[c0:c1], scratch.get("ygrid", (out_ch, nb, grid.span)))
         img = scratch.get("grid", grid.image_shape(channels, nb))
         img[...] = 0
         for n0, n1, m0, m1 in _bands(grid, nb, channels * kk * y.itemsize):
-            ys = y_grid[:, n0:n1, m0:m1].reshape(groups, og, -1)
+            ys = grid.place(y[c0 + n0:c0 + n1], scratch.get("ygrid", (out_ch, n1 - n0, m1 - m0)), m0)
+            ys = ys.reshape(groups, og, -1)
             gcol = _group_matmul(w_t, ys, out=scratch.get("col", (groups, cg * kk, ys.shape[2])))
             gcol = gcol.reshape(channels, kk, n1 - n0, m1 - m0)
             for k, (phase, shift) in enumerate(grid.taps):
@@ -286,6 +286,20 @@ def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
 
 
 # ---------------------------------------------------------------- weight gradient
+def _gy_transposed(scratch: _Scratch, grid: PhaseGrid, gy: np.ndarray, m0: int, m1: int, groups: int) -> np.ndarray:
+    """``gyᵀ`` of a band on the grid columns (zero between the outputs), ``(g, cols, O/g)``.
+
+    A contiguous transposed copy runs the GEMM faster than a transposed operand;
+    with one output channel per group the plain ``(g, 1, cols)`` layout is
+    already contiguous along the reduction."""
+    nb, out_ch = gy.shape[:2]
+    og = out_ch // groups
+    if og == 1:
+        return grid.place(gy, scratch.get("ygrid", (out_ch, nb, m1 - m0)), m0).reshape(groups, -1, 1)
+    gy_t = grid.place(gy, scratch.get("ygrid", (nb, m1 - m0, out_ch)), m0, transposed=True)
+    return gy_t.reshape(-1, groups, og).transpose(1, 0, 2)
+
+
 def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                      pads: Pads, dilation: Sequence[int], groups: int) -> np.ndarray:
     """Gradient of ``sum(conv_nd(x, w) * gy)`` in ``w``: the correlation of the
@@ -305,18 +319,8 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
     for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
         nb = c1 - c0
         img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
-        # gy on the grid columns, zero between the outputs; as gyᵀ (g, nb, span, O/g)
-        # (a contiguous transposed copy runs the GEMM faster than a transposed
-        # operand), except with one output channel per group where (g, 1, nb, span)
-        # is already contiguous along the reduction
-        if og > 1:
-            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (nb, grid.span, out_ch)), transposed=True)
-            gy_t = gy_t.reshape(nb, grid.span, groups, og).transpose(2, 0, 1, 3)
-        else:
-            gy_t = grid.place(gy[c0:c1], scratch.get("ygrid", (out_ch, nb, grid.span)))
-            gy_t = gy_t.reshape(groups, nb, grid.span, 1)
         for band in _bands(grid, nb, channels * kk * x.itemsize):
             n0, n1, m0, m1 = band
             col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
-            gw_t += np.matmul(col, gy_t[:, n0:n1, m0:m1].reshape(groups, -1, og))
+            gw_t += np.matmul(col, _gy_transposed(scratch, grid, gy[c0 + n0:c0 + n1], m0, m1, groups))
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape((out_ch, cg) + kernel)

@@ -128,12 +128,12 @@ class PhaseGrid:
                 dst[...] = src
         return out
 
-    def place(self, y: np.ndarray, buf: np.ndarray, transposed: bool = False) -> np.ndarray:
-        """Put ``y`` ``(nb, O, *Out)`` on the per-sample grid columns, zero elsewhere:
-        ``buf`` is ``(O, nb, span)``, or ``(nb, span, O)`` with ``transposed``."""
+    def place(self, y: np.ndarray, buf: np.ndarray, m0: int = 0, transposed: bool = False) -> np.ndarray:
+        """Put the outputs ``y`` ``(nb, O, *Out)`` that fall in grid columns
+        ``[m0, m0 + cols)`` of each sample into ``buf``, zero elsewhere: ``buf`` is
+        ``(O, nb, cols)``, or ``(nb, cols, O)`` with ``transposed``."""
         buf[...] = 0
-        if transposed:
-            self.outputs(np.moveaxis(buf, 2, 0))[...] = np.moveaxis(y, 1, 0)
-        else:
-            self.outputs(buf)[...] = y.swapaxes(0, 1)
+        view = self.outputs(np.moveaxis(buf, 2, 0) if transposed else buf, m0)  # (O, nb, rows, *Out[1:])
+        r0 = m0 // self.row_len
+        view[...] = y[:, :, r0:r0 + view.shape[2]].swapaxes(0, 1)
         return buf
