@@ -18,3 +18,6 @@ __all__ = [
 from . import optim  # noqa: E402
 
 __all__ += ["optim"]
+from . import checkpoint  # noqa: E402
+
+__all__ += ["checkpoint"]
