@@ -34,19 +34,45 @@ from ._validate import as_input
 MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def _source_index(n: int, lo: int, hi: int, mode: str) -> np.ndarray:
-    """For every output position along one axis, the input position it reads (non-constant modes)."""
-    i = np.arange(-lo, n + hi)
+def _along(axis: int, start: int, stop: int, step: int = 1) -> tuple:
+    """Index selecting ``start:stop:step`` along ``axis`` (``stop < 0`` is not used: no wrap-around)."""
+    if step < 0:  # the reversed slice of [start, stop)
+        return (slice(None),) * axis + (slice(stop - 1, start - 1 if start > 0 else None, -1),)
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def _fill_borders(out: np.ndarray, axis: int, lo: int, n: int, hi: int, mode: str) -> None:
+    """Fill the ``lo``/``hi`` borders of ``out`` along ``axis`` from its centre ``[lo, lo + n)``,
+    in place, with strided slice copies (reversed slices for ``reflect``)."""
+    left, right = _along(axis, 0, lo), _along(axis, lo + n, lo + n + hi)
+    if mode == "reflect":  # padded p < lo reads lo + (lo - p); p >= lo + n reads 2 (lo + n - 1) - p
+        out[left] = out[_along(axis, lo + 1, 2 * lo + 1, -1)]
+        out[right] = out[_along(axis, lo + n - 1 - hi, lo + n - 1, -1)]
+    elif mode == "replicate":  # the edge value, broadcast
+        out[left] = out[_along(axis, lo, lo + 1)]
+        out[right] = out[_along(axis, lo + n - 1, lo + n)]
+    else:  # circular: p < lo reads p + n; p >= lo + n reads p - n
+        out[left] = out[_along(axis, n, n + lo)]
+        out[right] = out[_along(axis, lo, lo + hi)]
+
+
+def _fold_borders(g: np.ndarray, axis: int, lo: int, n: int, hi: int, mode: str) -> np.ndarray:
+    """The adjoint of :func:`_fill_borders` followed by cropping: the centre of ``g``
+    along ``axis`` plus each border added onto the positions it was copied from."""
+    gc = g[_along(axis, lo, lo + n)].copy()
+    left, right = g[_along(axis, 0, lo)], g[_along(axis, lo + n, lo + n + hi)]
     if mode == "reflect":
-        i = np.abs(i)
-        return np.where(i > n - 1, 2 * (n - 1) - i, i)
-    if mode == "replicate":
-        return np.clip(i, 0, n - 1)
-    return i % n  # circular
-
-
-def _along(axis: int, index) -> tuple:
-    return (slice(None),) * axis + (index,)
+        gc[_along(axis, 1, lo + 1, -1)] += left
+        gc[_along(axis, n - 1 - hi, n - 1, -1)] += right
+    elif mode == "replicate":
+        if lo:
+            gc[_along(axis, 0, 1)] += left.sum(axis=axis, keepdims=True)
+        if hi:
+            gc[_along(axis, n - 1, n)] += right.sum(axis=axis, keepdims=True)
+    else:
+        gc[_along(axis, n - lo, n)] += left
+        gc[_along(axis, 0, hi)] += right
+    return gc
 
 
 class Pad(Function):
@@ -68,11 +94,16 @@ class Pad(Function):
             out = np.full(out_shape, value, dtype=x.dtype)
             out[(Ellipsis,) + tuple(self.dst)] = x[(Ellipsis,) + tuple(self.src)]
             return out
-        out = x
-        for k, (lo, hi) in enumerate(pads):
-            if lo or hi:
-                out = np.take(out, _source_index(x.shape[lead + k], lo, hi, mode), axis=lead + k)
-        return out if out is not x else x.copy()
+        sizes = x.shape[lead:]
+        out = np.empty(x.shape[:lead] + tuple(n + lo + hi for n, (lo, hi) in zip(sizes, pads)), dtype=x.dtype)
+        centre = tuple(slice(lo, lo + n) for n, (lo, _) in zip(sizes, pads))
+        out[(Ellipsis,) + centre] = x
+        # axis by axis: the slab spans the padded extent of the axes already done and the
+        # centre of the others, so corners are filled from borders filled before them
+        for k, (n, (lo, hi)) in enumerate(zip(sizes, pads)):
+            slab = out[(Ellipsis,) + tuple(slice(None) for _ in range(k + 1)) + centre[k + 1:]]
+            _fill_borders(slab, slab.ndim - len(pads) + k, lo, n, hi, mode)
+        return out
 
     def backward(self, gy):
         if not self.needs_input_grad[0]:
@@ -83,22 +114,9 @@ class Pad(Function):
             return (gx,)
         lead = len(self.in_shape) - len(self.pads)
         g = gy
-        for k in reversed(range(len(self.pads))):
+        for k in reversed(range(len(self.pads))):  # undo the axes in reverse order
             lo, hi = self.pads[k]
-            if not (lo or hi):
-                continue
-            axis, n = lead + k, self.in_shape[lead + k]
-            idx = _source_index(n, lo, hi, self.mode)
-            folded = g[_along(axis, slice(lo, lo + n))].copy()
-            for border in (slice(0, lo), slice(lo + n, lo + n + hi)):
-                gb = g[_along(axis, border)]
-                if gb.shape[axis] == 0:
-                    continue
-                if self.mode == "replicate":  # the whole border read one edge value
-                    folded[_along(axis, slice(idx[border][0], idx[border][0] + 1))] += gb.sum(axis=axis, keepdims=True)
-                else:  # reflect (pad < n) and circular (pad <= n) read distinct positions per border
-                    folded[_along(axis, idx[border])] += gb
-            g = folded
+            g = _fold_borders(g, lead + k, lo, self.in_shape[lead + k], hi, self.mode)
         return (g,)
 
 
