@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import numbers
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
