@@ -143,8 +143,9 @@ def _transposed_pads(fn_name, padding, spatial, kernel, stride, dilation, output
     """
     if isinstance(padding, str) and padding.lower() == "same":
         if any(output_padding):
+            shown = output_padding[0] if len(set(output_padding)) == 1 else output_padding
             raise ValueError(f"{fn_name}: output_padding must be 0 with padding='same' (the output size is "
-                             f"input * stride), got output_padding={output_padding[0] if len(set(output_padding)) == 1 else output_padding}")
+                             f"input * stride), got output_padding={shown}")
         pads = tuple(same_pads(i * s, k, s, d) for i, k, s, d in zip(spatial, kernel, stride, dilation))
         base = transposed_output_shape(spatial, kernel, stride, pads, dilation, (0,) * n)
         return pads, tuple(i * s - o for i, s, o in zip(spatial, stride, base))
