@@ -134,7 +134,7 @@ def test_matmul_gradcheck(rng):
 
 
 # ----------------------------------------------------------------- reductions
-REDUCE_DIMS = [None, 0, -1, 1, (0, 2), (-1, 0)]
+REDUCE_DIMS = [None, 0, -1, 1, (0, 2), (-1, 0), ()]  # () reduces every dim, as in torch
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=_dt)

@@ -193,7 +193,9 @@ class MatMul(Function):
 
 
 def _norm_axis(axis, ndim):
-    if axis is None:
+    """Reduction axes as a tuple of non-negative ints; ``None`` and ``()`` mean
+    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``)."""
+    if axis is None or (isinstance(axis, (tuple, list)) and len(axis) == 0):
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
