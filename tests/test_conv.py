@@ -649,7 +649,6 @@ def test_bad_input(fn_name, args, kwargs, exc, match):
 
 
 # ----------------------------------------------------------------- memory
-@pytest.mark.slow
 def test_conv2d_memory_bound_large_input():
     """A 1x64x1024x1024 float32 3x3 conv2d with padding=1 (forward only) allocates
     under 1 GiB beyond its input and output (NumPy reports its buffers to
