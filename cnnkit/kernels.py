@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -32,11 +31,10 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class KernelInfo:
-    """One registry entry: the matrix (float64, ``(kh, kw)``), a one-line
-    description, and the label the seed's table gives it (``None`` when the
-    kernel is not in that table)."""
+class KernelInfo(NamedTuple):
+    """One registry entry, a ``(matrix, description, seed_label)`` tuple: the
+    matrix (read-only float64 ``(kh, kw)``), a one-line description, and the
+    label the seed's table gives it (``None`` when the kernel is not in that table)."""
 
     matrix: np.ndarray
     description: str

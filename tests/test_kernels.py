@@ -35,6 +35,8 @@ def test_seed_kernels_match_the_seed_table_in_order():
 
 def test_registry_entries_are_wellformed():
     assert set(kernel_names()) >= {"sobel_x", "sobel_y", "prewitt_x", "prewitt_y", "laplacian", *SEED_KERNELS}
+    matrix, description, label = KERNELS["sharpen"]  # a (matrix, description, seed label) tuple
+    assert label == "图像锐化" and description == KERNELS["sharpen"].description
     for name, info in KERNELS.items():
         assert info.matrix.ndim == 2 and info.matrix.dtype == np.float64, name
         assert isinstance(info.description, str) and len(info.description) > 5, name
