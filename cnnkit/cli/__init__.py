@@ -15,7 +15,10 @@ import sys
 from .. import __version__
 
 #: Modules (relative to this package) that provide subcommands, in help order.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "kernels",
+    "filter",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
