@@ -7,6 +7,9 @@ position ``k`` of output position ``o`` reads padded input position
 ``o * stride + k * dilation``; every kernel position is one strided slice
 (:func:`~cnnkit._core.window.offset_slices`), so the reductions are a running
 maximum / sum over the ``prod(kernel)`` slices: no im2col copy, no fancy indexing.
+(Reducing :func:`~cnnkit._core.window.window_view` over its kernel axes gives the
+same values but is ~40x slower in NumPy, whose reductions over tiny strided inner
+axes are slow; the running form reads each slice once with contiguous inner loops.)
 
 Output size (PyTorch's ``pooling_output_shape``), per axis::
 
