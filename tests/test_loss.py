@@ -97,7 +97,8 @@ def test_weighted_mean_divides_by_sum_of_target_weights():
 def test_all_ignored_targets_give_nan_mean_and_zero_sum_as_torch():
     x = np.random.default_rng(3).standard_normal((2, 3))
     t = np.array([-100, -100])
-    assert np.isnan(F.cross_entropy(x, t).item()) and np.isnan(TF.cross_entropy(torch.tensor(x), torch.tensor(t)).item())
+    assert np.isnan(F.cross_entropy(x, t).item())
+    assert np.isnan(TF.cross_entropy(torch.tensor(x), torch.tensor(t)).item())
     assert F.cross_entropy(x, t, reduction="sum").item() == 0.0
 
 
@@ -138,8 +139,9 @@ def test_bce_with_logits_matches_torch(dtype):
         pw = rng.uniform(0.5, 3, shape[-1:]).astype(dtype) if pos else None
         compare_with_torch(
             lambda a, b: F.binary_cross_entropy_with_logits(a, b, w, reduction, pw),
-            lambda a, b: TF.binary_cross_entropy_with_logits(a, b, None if w is None else torch.tensor(w), reduction=reduction,
-                                                             pos_weight=None if pw is None else torch.tensor(pw)),
+            lambda a, b: TF.binary_cross_entropy_with_logits(
+                a, b, None if w is None else torch.tensor(w), reduction=reduction,
+                pos_weight=None if pw is None else torch.tensor(pw)),
             [x, t], config=config)
     extreme = np.array([-200., -40., 0., 40., 200.], dtype=dtype)
     compare_with_torch(lambda a, b: F.binary_cross_entropy_with_logits(a, b),
@@ -178,13 +180,18 @@ def _x():
 
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: F.cross_entropy(_x(), np.array([0, 1])), ValueError, r"target must have shape \(3,\) .* got \(2,\)"),
-    (lambda: F.cross_entropy(_x(), np.array([0, 4, 1])), ValueError, "target contains class 4, out of range for 4 classes"),
+    (lambda: F.cross_entropy(_x(), np.array([0, 4, 1])), ValueError,
+     "target contains class 4, out of range for 4 classes"),
     (lambda: F.cross_entropy(_x(), np.array([0, -1, 1])), ValueError, "target contains class -1"),
-    (lambda: F.cross_entropy(_x(), np.zeros((3, 5), np.float32)), ValueError, "probability target must have the input's shape"),
-    (lambda: F.cross_entropy(_x(), np.zeros((3, 4), np.float32), ignore_index=0), ValueError, "ignore_index is not supported"),
-    (lambda: F.cross_entropy(_x(), np.array([0, 1, 2]), reduction="avg"), ValueError, "reduction must be 'mean', 'sum' or 'none'"),
+    (lambda: F.cross_entropy(_x(), np.zeros((3, 5), np.float32)), ValueError,
+     "probability target must have the input's shape"),
+    (lambda: F.cross_entropy(_x(), np.zeros((3, 4), np.float32), ignore_index=0), ValueError,
+     "ignore_index is not supported"),
+    (lambda: F.cross_entropy(_x(), np.array([0, 1, 2]), reduction="avg"), ValueError,
+     "reduction must be 'mean', 'sum' or 'none'"),
     (lambda: F.cross_entropy(_x(), np.array([0, 1, 2]), label_smoothing=1.5), ValueError, "label_smoothing must be"),
-    (lambda: F.cross_entropy(_x(), np.array([0, 1, 2]), np.ones(3, np.float32)), ValueError, r"weight must have shape \(4,\)"),
+    (lambda: F.cross_entropy(_x(), np.array([0, 1, 2]), np.ones(3, np.float32)), ValueError,
+     r"weight must have shape \(4,\)"),
     (lambda: F.nll_loss(_x(), np.array([0.0, 1.0, 2.0])), TypeError, "class-index target must have an integer dtype"),
     (lambda: F.mse_loss(_x(), np.zeros((2, 4), np.float32)), ValueError, "does not broadcast"),
     (lambda: F.mse_loss(_x(), np.zeros((3, 4), np.float64)), TypeError, "dtypes must match"),

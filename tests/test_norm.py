@@ -7,7 +7,6 @@ import itertools
 import numpy as np
 import pytest
 
-import cnnkit
 import cnnkit.functional as F
 from cnnkit import nn
 from helpers import compare_with_torch, gradcheck, torch
@@ -163,7 +162,8 @@ def _x(shape=(4, 3, 2, 2)):
     (lambda: F.batch_norm(_x((3,)), None, None, training=True), ValueError, "at least 2 dimensions"),
     (lambda: F.batch_norm(_x(), None, None, np.ones(3), training=True), TypeError, "dtypes must match"),
     (lambda: F.batch_norm(_x(), None, None, training=True, momentum=None), TypeError, "momentum"),
-    (lambda: nn.BatchNorm2d(4)(_x()), ValueError, r"running_mean must have shape \(3,\)"),
+    (lambda: nn.BatchNorm2d(4)(_x()), ValueError,
+     r"running_mean must have shape \(3,\), one entry per channel .* got \(4,\)"),
     (lambda: nn.BatchNorm2d(3)(_x((4, 3))), ValueError, "BatchNorm2d: expected 4D input, got 2D input"),
     (lambda: nn.BatchNorm1d(3)(_x()), ValueError, "BatchNorm1d: expected 2D or 3D input, got 4D input"),
     (lambda: nn.BatchNorm2d(0), ValueError, "num_features must be a positive int"),

@@ -88,6 +88,14 @@ def test_max_pool_ties_match_torch(dtype):
         np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy(), err_msg=f"ties k={k} s={s} p={p}")
 
 
+def test_max_pool_large_kernel_matches_torch():
+    """More than 256 kernel positions: the stored argmax no longer fits uint8."""
+    x = np.round(np.random.default_rng(11).standard_normal((1, 2, 40, 40)) * 2)
+    compare_with_torch(lambda t: F.max_pool2d(t, 17, 3), lambda t: TF.max_pool2d(t, 17, 3), [x], config="k=17")
+    _, idx = F.max_pool2d(x, 17, 3, return_indices=True)
+    np.testing.assert_array_equal(idx.numpy(), TF.max_pool2d(torch.tensor(x), 17, 3, return_indices=True)[1].numpy())
+
+
 def test_max_pool_nan_matches_torch():
     x = np.array([[[np.nan, 1.0, np.nan, 2.0, 3.0, 1.0, np.nan, 5.0]]])
     out, idx = F.max_pool1d(x, 4, 2, return_indices=True)
@@ -225,7 +233,8 @@ def test_avg_pool_matches_torch(n, dtype):
 def test_avg_pool3d_matches_torch_and_gradcheck():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((1, 2, 5, 4, 6))
-    for k, s, p, cm, cip in [(2, None, 0, False, True), (3, 2, 1, True, False), ((1, 2, 3), (1, 1, 2), (0, 1, 1), True, True)]:
+    for k, s, p, cm, cip in [(2, None, 0, False, True), (3, 2, 1, True, False),
+                             ((1, 2, 3), (1, 1, 2), (0, 1, 1), True, True)]:
         compare_with_torch(lambda t: F.avg_pool3d(t, k, s, p, cm, cip), lambda t: TF.avg_pool3d(t, k, s, p, cm, cip),
                            [x], config=f"avg_pool3d k={k} s={s} p={p} ceil={cm} cip={cip}")
     for k, s, p, cm, cip in [(2, 1, 1, False, True), (3, 2, 1, True, False)]:
@@ -276,7 +285,8 @@ def test_modules_match_torch_attributes_and_outputs():
         (nn.MaxPool2d(2), torch.nn.MaxPool2d(2)),
         (nn.MaxPool1d(3, ceil_mode=True), torch.nn.MaxPool1d(3, ceil_mode=True)),
         (nn.AvgPool1d(3), torch.nn.AvgPool1d(3)),
-        (nn.AvgPool2d((2, 3), padding=1, count_include_pad=False), torch.nn.AvgPool2d((2, 3), padding=1, count_include_pad=False)),
+        (nn.AvgPool2d((2, 3), padding=1, count_include_pad=False),
+         torch.nn.AvgPool2d((2, 3), padding=1, count_include_pad=False)),
         (nn.AdaptiveAvgPool2d((None, 3)), torch.nn.AdaptiveAvgPool2d((None, 3))),
         (nn.AdaptiveMaxPool2d(2), torch.nn.AdaptiveMaxPool2d(2)),
         (nn.AdaptiveAvgPool1d(4), torch.nn.AdaptiveAvgPool1d(4)),

@@ -289,7 +289,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
             if np.broadcast_shapes(v.shape, x.shape) != x.shape:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"{fn}: {name} of shape {v.shape} does not broadcast to the input shape {x.shape}") from None
+            raise ValueError(f"{fn}: {name} of shape {v.shape} does not broadcast to the input shape "
+                             f"{x.shape}") from None
         extras[name] = v
     loss = BCEWithLogits.apply(x, t, extras["weight"], extras["pos_weight"])
     return _reduce(loss, reduction)

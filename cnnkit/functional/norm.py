@@ -149,7 +149,8 @@ def _stat_array(value, name: str, c: int) -> np.ndarray | None:
     if not np.issubdtype(arr.dtype, np.floating):
         raise TypeError(f"batch_norm: {name} must have a floating dtype, got {arr.dtype}")
     if arr.shape != (c,):
-        raise ValueError(f"batch_norm: {name} must have shape ({c},) (one entry per channel), got {arr.shape}")
+        raise ValueError(f"batch_norm: {name} must have shape ({c},), one entry per channel of the input "
+                         f"(input dimension 1 has {c}), got {arr.shape}")
     return arr
 
 
