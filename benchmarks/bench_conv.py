@@ -7,9 +7,10 @@ Run (the ``env -u`` lets OpenBLAS pick its kernel for this CPU; tests do not use
 For every row, ``--repeats`` rounds run PyTorch and cnnkit interleaved (torch
 forward, cnnkit forward, torch forward+backward, cnnkit forward+backward), each
 timing as many calls as fit in ``--min-time`` seconds. The table reports the
-median time per call and ``ratio = cnnkit / torch`` (lower is better; the
-spread column is the (max - min) / median of the per-round ratios, a measure
-of the noise from other processes sharing the machine).
+median time per call and ``ratio = cnnkit / torch`` (lower is better); ``best``
+is the ratio of the fastest rounds, and ``spread`` the (max - min) / median of
+the per-round ratios, a measure of the noise from other processes sharing the
+machine (the load average before and after the run is printed too).
 Forward+backward computes the gradients of input, weight and bias.
 Results go to ``benchmarks/results/bench_conv-<timestamp>.json``.
 """
@@ -77,7 +78,7 @@ def _fns(row: Row):
 
 
 def _time(fn, min_time: float) -> float:
-    """Median-free single measurement: mean seconds per call over >= min_time."""
+    """One measurement: mean seconds per call over at least ``min_time`` seconds (after a warm-up call)."""
     fn()  # warm-up (allocations, caches)
     n, t0 = 0, time.perf_counter()
     while True:
@@ -142,6 +143,7 @@ def bench_row(row: Row, repeats: int, min_time: float, dtype=np.float32) -> dict
         result[key] = {
             "cnnkit_ms": t_ck * 1e3, "torch_ms": t_th * 1e3, "ratio": t_ck / t_th,
             "ratio_spread": (max(per_round) - min(per_round)) / statistics.median(per_round),
+            "best_ratio": min(rounds["cnnkit_" + key]) / min(rounds["torch_" + key]),
             "cnnkit_rounds_ms": [t * 1e3 for t in rounds["cnnkit_" + key]],
             "torch_rounds_ms": [t * 1e3 for t in rounds["torch_" + key]],
         }
@@ -159,6 +161,13 @@ def blas_description() -> str:
                      f"threads={i.get('num_threads')}" for i in infos) or "none found"
 
 
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -173,32 +182,36 @@ def main(argv=None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds per row (median reported)")
-    parser.add_argument("--min-time", type=float, default=0.15, help="seconds timed per measurement")
+    parser.add_argument("--repeats", type=int, default=11, help="interleaved rounds per row (median reported)")
+    parser.add_argument("--min-time", type=float, default=0.1, help="seconds timed per measurement")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="torch and BLAS threads (the comparison is defined at 2; 1 is steadier on a busy machine)")
     parser.add_argument("--rows", nargs="*", help="substrings selecting rows (default: all)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="folder for the JSON")
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(THREADS)
+    threads = args.threads
+    torch.set_num_threads(threads)
     try:
         from threadpoolctl import threadpool_limits
-        threadpool_limits(THREADS, user_api="blas")
+        threadpool_limits(threads, user_api="blas")
     except ImportError:
         pass
 
     rows = [r for r in ROWS if not args.rows or any(s in r.name for s in args.rows)]
     header = {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "threads": THREADS,
+        "cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
         "numpy": np.__version__, "torch": torch.__version__, "blas": blas_description(),
         "python": platform.python_version(),
         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS")},
-        "repeats": args.repeats, "min_time_s": args.min_time,
+        "repeats": args.repeats, "min_time_s": args.min_time, "loadavg_before": _loadavg(),
     }
-    print(f"cnnkit conv benchmark | {header['cpu']}, {header['cores']} cores, {THREADS} threads | "
+    print(f"cnnkit conv benchmark | {header['cpu']}, {header['cores']} cores, {threads} threads | "
           f"numpy {header['numpy']}, torch {header['torch']} | BLAS: {header['blas']}")
-    print(f"median of {args.repeats} interleaved rounds; ratio = cnnkit / torch; float32")
-    hdr = (f"{'row':44s} | {'fwd ck ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'spread':>6s} | "
-           f"{'f+b ck ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'spread':>6s}")
+    print(f"median of {args.repeats} interleaved rounds; ratio = cnnkit / torch; float32; "
+          f"load average before: {header['loadavg_before']}")
+    hdr = (f"{'row':44s} | {'fwd ck ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'best':>5s} {'spread':>6s} | "
+           f"{'f+b ck ms':>9s} {'torch ms':>9s} {'ratio':>6s} {'best':>5s} {'spread':>6s}")
     print(hdr)
     print("-" * len(hdr))
     results = []
@@ -207,11 +220,13 @@ def main(argv=None) -> int:
         results.append(r)
         f, fb = r["fwd"], r["fwd_bwd"]
         print(f"{row.name:44s} | {f['cnnkit_ms']:9.2f} {f['torch_ms']:9.2f} {f['ratio']:6.2f} "
-              f"{f['ratio_spread']:6.0%} | {fb['cnnkit_ms']:9.2f} {fb['torch_ms']:9.2f} {fb['ratio']:6.2f} "
-              f"{fb['ratio_spread']:6.0%}", flush=True)
+              f"{f['best_ratio']:5.2f} {f['ratio_spread']:6.0%} | {fb['cnnkit_ms']:9.2f} {fb['torch_ms']:9.2f} "
+              f"{fb['ratio']:6.2f} {fb['best_ratio']:5.2f} {fb['ratio_spread']:6.0%}", flush=True)
+    header["loadavg_after"] = _loadavg()
+    print(f"load average after: {header['loadavg_after']}")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"bench_conv-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = out_dir / f"bench_conv-{threads}t-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"header": header, "rows": results}, indent=1))
     print(f"wrote {path}")
     return 0
