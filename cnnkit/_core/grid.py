@@ -18,6 +18,13 @@ and put output ``p`` at flat position ``m = flat(p)`` (row length ``Q[-1]``, not
 last ``Q - Out`` of each row) are computed and cropped. Valid outputs never
 read across a row: ``p + a_k <= Q - 1`` on every axis. For stride 1 there is one
 phase and ``G`` is just the padded input, channel-major.
+
+A 1-D example: input 5, kernel 3, stride 2, padding 1 (padded 7, ``Q = 4``,
+3 outputs); tap 1 reads phase 1, tap 2 phase 0 shifted by one position:
+
+>>> g = PhaseGrid((5,), (3,), (2,), (1,), ((1, 1),))
+>>> g.q, g.out_shape, g.span, g.taps
+((4,), (3,), 3, ((0, 0), (1, 0), (0, 1)))
 """
 from __future__ import annotations
 
