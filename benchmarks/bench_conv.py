@@ -35,6 +35,8 @@ import cnnkit  # noqa: E402
 import cnnkit.functional as F  # noqa: E402
 
 THREADS = 2
+#: Pause before each measurement so that the other library's idle threads stop spinning.
+COOLDOWN_S = 0.3
 
 
 @dataclass
@@ -78,7 +80,13 @@ def _fns(row: Row):
 
 
 def _time(fn, min_time: float) -> float:
-    """One measurement: mean seconds per call over at least ``min_time`` seconds (after a warm-up call)."""
+    """One measurement: mean seconds per call over at least ``min_time`` seconds (after a warm-up call).
+
+    It starts with a pause: after a call, OpenBLAS's idle worker threads keep
+    spinning (yielding) for up to ~0.1 s and PyTorch's OpenMP threads for a
+    while too; measured straight after the other library they steal the cores.
+    """
+    time.sleep(COOLDOWN_S)
     fn()  # warm-up (allocations, caches)
     n, t0 = 0, time.perf_counter()
     while True:

@@ -109,14 +109,20 @@ class PhaseGrid:
 
     # ------------------------------------------------------------ layout changes
     def build(self, x: np.ndarray, img: np.ndarray) -> np.ndarray:
-        """Fill ``img`` ``(R, C, nb, prod(Q))`` with the phase images of ``x`` ``(nb, C, *S)``."""
-        img[...] = 0
+        """Fill ``img`` ``(R, C, nb, prod(Q))`` with the phase images of ``x`` ``(nb, C, *S)``
+        (only the padding around each copied block is zeroed, not the whole buffer)."""
         view = img.reshape(img.shape[:3] + self.q)
         xt = x.swapaxes(0, 1)  # (C, nb, *S)
         for ri, r in enumerate(self.phases):
             sl = self._phase_slices(r)
-            if sl is not None:
-                view[(ri, Ellipsis) + sl[0]] = xt[(Ellipsis,) + sl[1]]
+            if sl is None:
+                view[ri] = 0
+                continue
+            view[(ri, Ellipsis) + sl[0]] = xt[(Ellipsis,) + sl[1]]
+            for axis, box in enumerate(sl[0]):  # the complement of the block, one slab pair per axis
+                inner = (ri, slice(None), slice(None)) + sl[0][:axis]
+                view[inner + (slice(0, box.start),)] = 0
+                view[inner + (slice(box.stop, None),)] = 0
         return img
 
     def unbuild(self, img: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
