@@ -15,7 +15,10 @@ import sys
 from .. import __version__
 
 #: Modules (relative to this package) that provide subcommands, in help order.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "summary",  # cnnkit.cli.summary: model table with receptive fields
+    "features",  # cnnkit.cli.features: feature-map and kernel pictures
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
