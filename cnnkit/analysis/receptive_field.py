@@ -28,9 +28,9 @@ dilation ``d``; ``p`` is the padding *before* the axis, the only side that moves
       r' = r + (k_eff - 1) * j / s  j' = j / s      start' = start + (p - (k_eff - 1)/2) * j / s
 
 * pointwise layers (activations, batch norm in eval mode, dropout, maxout over
-  channels): unchanged;
-* ``Linear`` on an axis, adaptive pooling, global pooling, ``LayerNorm`` over an
-  axis: the whole input along that axis (``r`` = the input size, reported as
+  channels, softmax over channels): unchanged;
+* ``Linear`` on an axis, adaptive pooling, global pooling, ``LayerNorm`` or
+  softmax over an axis: the whole input along that axis (``r`` = the input size, reported as
   ``global``). Adaptive pooling with more than one output unit has windows that
   vary per unit; we report the whole input, a bound that is exact for the
   usual ``output_size=1``;
@@ -67,7 +67,7 @@ from dataclasses import dataclass, field as dc_field, replace
 from fractions import Fraction
 from typing import Sequence, Union
 
-from .._core.window import as_tuple, resolve_padding
+from .._core.window import as_tuple, resolve_padding, same_pads
 
 __all__ = [
     "AxisField", "Flat", "Entry", "input_field", "conv_field", "transposed_field", "global_field",
@@ -349,9 +349,12 @@ def propagate(module, entries: Sequence[Entry] | None, in_shape: Sequence[int],
         n, kernel, stride, dilation, padding = _window_args(module, in_shape)
         spatial = tuple(in_shape[-n:])
         if is_transposed(module):
-            from ..functional.conv import _transposed_pads  # the one rule for transposed 'same'
-            output_padding = as_tuple(getattr(module, "output_padding", 0), n, "output_padding", minimum=0)
-            pads, _ = _transposed_pads(padding, spatial, kernel, stride, dilation, output_padding, n)
+            if isinstance(padding, str) and padding.lower() == "same":
+                # Keras Conv2DTranspose (cnnkit.functional.conv_transpose2d): the SAME padding of the
+                # forward convolution whose input is in * stride long
+                pads = tuple(same_pads(i * s, k, s, d) for i, k, s, d in zip(spatial, kernel, stride, dilation))
+            else:
+                pads = resolve_padding(padding, spatial, kernel, stride, dilation)
             rule = transposed_field
         else:
             pads = resolve_padding(padding, spatial, kernel, stride, dilation)
@@ -370,6 +373,10 @@ def propagate(module, entries: Sequence[Entry] | None, in_shape: Sequence[int],
         n = len(as_tuple(module.normalized_shape, len(module.normalized_shape), "normalized_shape")) \
             if isinstance(module.normalized_shape, (tuple, list)) else 1
         return entries[:in_ndim - n] + tuple(_globalise(e) for e in entries[in_ndim - n:])
+
+    if name in ("Softmax", "LogSoftmax", "Softmin") and isinstance(getattr(module, "dim", None), int):
+        axis = module.dim % in_ndim  # normalises along one axis: every unit of that axis matters
+        return entries[:axis] + (_globalise(entries[axis]),) + entries[axis + 1:]
 
     if hasattr(module, "num_embeddings") and hasattr(module, "embedding_dim"):
         return entries + (None,)

@@ -75,13 +75,13 @@ def run(args: argparse.Namespace) -> int:
     table = summary(model, input_data=image, depth=10 ** 6)
     rows = {r.name: r for r in table.rows}
     out = Path(args.out)
-    written = [save_feature_grid(image, out / "00_input.png", title="input", max_maps=args.max_maps)]
+    written = [save_feature_grid(image, out / "00_input.png", title="input, as the model sees it", max_maps=args.max_maps)]
     for i, (name, act) in enumerate(maps.items(), start=1):
         row = rows.get(name.split("#")[0])
         rf = describe_field(row.field)[0] if row is not None else "?"
         kind = f" ({row.type})" if row is not None else ""
         written.append(save_feature_grid(act, out / f"{i:02d}_{_safe(name)}.png",
-                                         title=f"{name}{kind}, receptive field {rf}", max_maps=args.max_maps))
+                                         title=f"layer {name}{kind}, receptive field {rf}", max_maps=args.max_maps))
     if first is not None:
         names = dict(enumerate(SEED_KERNELS)) if args.model == "seed-kernels" else None
         written.append(save_kernel_grid(first.weight, out / f"kernels_{_safe(convs[0])}.png",

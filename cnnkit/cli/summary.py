@@ -8,13 +8,13 @@ import numpy as np
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``"1,1,32,32"`` -> ``(1, 1, 32, 32)``; ``ValueError`` naming the option otherwise."""
+    """``"1,1,32,32"`` -> ``(1, 1, 32, 32)``; an argparse error naming the option otherwise."""
     try:
         shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
     except ValueError:
         shape = ()
     if not shape or any(n <= 0 for n in shape):
-        raise ValueError(f"--input-shape must be positive ints separated by commas, batch first "
+        raise argparse.ArgumentTypeError(f"--input-shape must be positive ints separated by commas, batch first "
                          f"(e.g. 1,1,32,32), got {text!r}")
     return shape
 

@@ -30,10 +30,18 @@ def _figure(fn_name: str):
     return Figure
 
 
-def _as_batch(image) -> Tensor:
+def _as_batch(image, model: Module) -> Tensor:
     arr = image.data if isinstance(image, Tensor) else np.asarray(image)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"feature_maps: image must be a numeric array, got dtype {arr.dtype}")
+    convs = conv_layer_names(model)
+    first = dict(model.named_modules())[convs[0]] if convs else None
+    if first is not None and len(first.weight.shape) == 3:  # a 1-D model: signals (N, C, L) or (C, L)
+        if arr.ndim == 2:
+            return Tensor(arr[None])
+        if arr.ndim != 3:
+            raise ValueError(f"feature_maps: a 1-D model takes (C, L) or (N, C, L), got shape {arr.shape}")
+        return Tensor(arr)
     if arr.ndim == 2:
         arr = arr[None, None]  # (H, W) -> (1, 1, H, W)
     elif arr.ndim == 3:
@@ -52,13 +60,14 @@ def conv_layer_names(model: Module) -> list[str]:
 def feature_maps(model: Module, image, layers: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The outputs of ``layers`` when ``model`` sees ``image``: layer name -> array ``(N, C, H, W)``.
 
-    ``image``: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)`` (cast to nothing:
-    give it the model's dtype). ``layers``: dotted module names (containers
+    ``image``: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``; for a model whose
+    first convolution is 1-D, ``(C, L)`` or ``(N, C, L)``. It is not cast: give it
+    the model's dtype. ``layers``: dotted module names (containers
     allowed); ``None`` means every leaf layer whose output still has spatial
     axes (``ndim >= 3``). A layer called twice appears as ``name`` and ``name#2``.
     The model runs in eval mode under ``no_grad``; the arrays are copies.
     """
-    x = _as_batch(image)
+    x = _as_batch(image, model)
     names = {name for name, _ in model.named_modules() if name}
     wanted = None if layers is None else list(layers)
     if wanted is not None:
@@ -114,7 +123,7 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
         raise ValueError(f"save_feature_grid: activations must be (C, H, W) or (C, L) with batched=False, "
                          f"got shape {shape}")
     Figure = _figure("save_feature_grid")
-    heading = f"{title or 'feature maps'}  {list(shape)}"
+    heading = title or "feature maps"
     if a.ndim == 2:  # (C, L): 1-D feature maps as one image, rows are channels
         fig = Figure(figsize=(8, 1.5 + 0.2 * min(a.shape[0], max_maps)), dpi=100)
         ax = fig.add_subplot(1, 1, 1)
@@ -124,7 +133,7 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
         ax.set_xlabel("position")
         ax.set_ylabel("channel")
         fig.colorbar(im, ax=ax, label="each channel scaled to its min..max")
-        fig.suptitle(heading, fontsize=11)
+        fig.suptitle(f"{heading}\nshape {list(shape)}", fontsize=11)
     else:
         channels = a.shape[0]
         n = min(channels, max_maps)
@@ -141,7 +150,7 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
             ax.set_xticks([])
             ax.set_yticks([])
         note = f"channels 0-{n - 1} of {channels}" if n < channels else f"{channels} channels"
-        fig.suptitle(f"{heading}\n{note}, each scaled to its own min..max", fontsize=10)
+        fig.suptitle(f"{heading}\nshape {list(shape)}: {note}, each scaled to its own min..max", fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
