@@ -181,7 +181,7 @@ def _lookup(arr, known: dict[int, Any], history: list[tuple[Any, Any]]):
         if tuple(t.shape) == shape:
             return entries
     for t, entries in reversed(history):
-        if not entries or len(t.shape) < 2 or t.shape[0] != shape[0]:
+        if not entries or all(e is None for e in entries) or len(t.shape) < 2 or t.shape[0] != shape[0]:
             continue
         out: list = [None] * len(shape)
         for axis, e in enumerate(entries):
