@@ -249,20 +249,21 @@ def _max_pool(n, kernel_size, stride=None, padding=0, dilation=1):
     return cls(kernel_size, stride=stride, padding=padding, dilation=dilation)
 
 
-@pytest.mark.parametrize("n,in_shape,layers", [
-    (2, (1, 16, 15), lambda: [_conv(2, 1, 2, 3), _max_pool(2, 3, stride=2, padding=1), _conv(2, 2, 1, 2)]),
-    (2, (1, 14, 14), lambda: [_max_pool(2, 2), _conv(2, 1, 1, 3, stride=2), _max_pool(2, 2, dilation=2)]),
-    (1, (1, 40), lambda: [_conv(1, 1, 1, 3, dilation=2), _max_pool(1, 4, stride=3, padding=2), _conv(1, 1, 1, 3)]),
-], ids=["2d-conv-maxpool-padded", "2d-maxpool-dilated", "1d-maxpool"])
-def test_max_pool_field_is_the_union_of_routed_gradients(n, in_shape, layers, rng):
-    """Max pooling routes the gradient to one pixel per window; over 48 random inputs
+@pytest.mark.parametrize("n,in_shape,layers,trials", [
+    (2, (1, 16, 15), lambda: [_conv(2, 1, 2, 3), _max_pool(2, 3, stride=2, padding=1), _conv(2, 2, 1, 2)], 48),
+    # two nested max pools, the second dilated over a field with holes: a pixel wins with p = 1/16
+    (2, (1, 30, 30), lambda: [_max_pool(2, 2), _conv(2, 1, 1, 3, stride=2), _max_pool(2, 2, dilation=2)], 240),
+    (1, (1, 40), lambda: [_conv(1, 1, 1, 3, dilation=2), _max_pool(1, 4, stride=3, padding=2), _conv(1, 1, 1, 3)], 48),
+], ids=["2d-conv-maxpool-padded", "2d-maxpool-dilated-holes", "1d-maxpool"])
+def test_max_pool_field_is_the_union_of_routed_gradients(n, in_shape, layers, trials, rng):
+    """Max pooling routes the gradient to one pixel per window; over many random inputs
     every position wins somewhere, and the union of footprints is the field."""
     model = positive_weights(nn.Sequential(*layers()).double(), rng)
     last = receptive_field(model, (1,) + in_shape, dtype=np.float64)[-1]
     units = all_units(last.output_shape)
     units = [u for u in units if inside(last.field, u[1:])]
     assert len(units) >= 4
-    masks = gradient_footprints(model, in_shape, units, rng, trials=48)
+    masks = gradient_footprints(model, in_shape, units, rng, trials=trials)
     for unit, mask in zip(units, masks):
         assert np.array_equal(mask, expected_mask(last.field, unit[1:], in_shape[1:])), f"unit {unit}"
 
