@@ -16,6 +16,8 @@ from .. import __version__
 
 #: Modules (relative to this package) that provide subcommands, in help order.
 SUBCOMMAND_MODULES: list[str] = [
+    "kernels",
+    "filter",
     "summary",  # cnnkit.cli.summary: model table with receptive fields
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
 ]
@@ -42,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `cnnkit kernels | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         print(f"cnnkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
