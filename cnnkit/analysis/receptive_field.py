@@ -374,6 +374,13 @@ def propagate(module, entries: Sequence[Entry] | None, in_shape: Sequence[int],
             if isinstance(module.normalized_shape, (tuple, list)) else 1
         return entries[:in_ndim - n] + tuple(_globalise(e) for e in entries[in_ndim - n:])
 
+    if name == "Maxout" and isinstance(getattr(module, "dim", None), int):  # max over blocks of `pieces`
+        axis = module.dim % in_ndim
+        e = entries[axis]
+        if isinstance(e, AxisField):  # along a spatial axis it is a pooling window of `pieces`
+            return entries[:axis] + (conv_field(e, module.pieces, module.pieces),) + entries[axis + 1:]
+        return entries if e is None else None
+
     if name in ("Softmax", "LogSoftmax", "Softmin") and isinstance(getattr(module, "dim", None), int):
         axis = module.dim % in_ndim  # normalises along one axis: every unit of that axis matters
         return entries[:axis] + (_globalise(entries[axis]),) + entries[axis + 1:]

@@ -171,12 +171,20 @@ class Summary:
 def _lookup(arr, known: dict[int, Any], history: list[tuple[Any, Any]]):
     """The field entries of ``arr``: by identity, else a recent layer output of the same
     shape (a functional op such as ``F.relu`` in a ``forward``), else the most recent
-    output whose tracked axes match ``arr``'s axes by size, one to one (a permute)."""
+    output whose tracked axes match ``arr``'s axes by size, one to one (a permute).
+    What the fallbacks find is remembered for ``arr``, so a tensor fed to several
+    layers is resolved once."""
     if arr is None:
         return None
     if id(arr) in known:
         return known[id(arr)]
-    shape = tuple(arr.shape)
+    found = _match(tuple(arr.shape), history)
+    known[id(arr)] = found
+    history.append((arr, found))
+    return found
+
+
+def _match(shape: tuple[int, ...], history: list[tuple[Any, Any]]):
     for t, entries in reversed(history):
         if tuple(t.shape) == shape:
             return entries
@@ -189,9 +197,10 @@ def _lookup(arr, known: dict[int, Any], history: list[tuple[Any, Any]]):
                 continue
             matches = [b for b in range(1, len(shape)) if shape[b] == t.shape[axis]]
             if len(matches) != 1 or out[matches[0]] is not None:
-                return None
+                break
             out[matches[0]] = e
-        return tuple(out)
+        else:
+            return tuple(out)
     return None
 
 
