@@ -16,8 +16,8 @@ The seed's examples are here, so that their numbers can be read off a table:
   weights instead of 16*32*3*3 = 4608;
 * ``seed-transposed``: 5x5 -(3x3, stride 2)-> 2x2 -(transposed 3x3, stride 2)-> 5x5;
 * ``seed-kernels``: the seed's classic kernels (identity, two edge detectors,
-  sharpen, box and Gaussian blur) as a fixed first layer, then learned layers
-  whose fields grow with depth.
+  sharpen, box and Gaussian blur; :mod:`cnnkit.kernels`) as a fixed first
+  layer, then learned layers whose fields grow with depth.
 """
 from __future__ import annotations
 
@@ -32,17 +32,14 @@ import numpy as np
 from .. import nn
 from .. import random as ck_random
 
-__all__ = ["ZOO", "ZooEntry", "build", "resolve_model", "load_weights", "SEED_KERNELS"]
+__all__ = ["ZOO", "ZooEntry", "build", "resolve_model", "load_weights", "seed_kernel_bank"]
 
-#: The classic 3x3 kernels of the seed's table, in its order.
-SEED_KERNELS: dict[str, np.ndarray] = {
-    "identity": np.array([[0, 0, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32),
-    "edge (differences)": np.array([[1, 0, -1], [0, 0, 0], [-1, 0, 1]], dtype=np.float32),
-    "edge (centre)": np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]], dtype=np.float32),
-    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float32),
-    "box blur": np.ones((3, 3), dtype=np.float32) / 9,
-    "gaussian blur": np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32) / 16,
-}
+def seed_kernel_bank() -> tuple[tuple[str, ...], np.ndarray]:
+    """The seed's classic 3x3 kernels (:data:`cnnkit.kernels.SEED_KERNELS`, in the table's
+    order) as the names and a conv weight ``(6, 1, 3, 3)`` float32."""
+    from ..kernels import SEED_KERNELS, get_kernel
+    weight = np.stack([get_kernel(name) for name in SEED_KERNELS])[:, None].astype(np.float32)
+    return tuple(SEED_KERNELS), weight
 
 
 @dataclass(frozen=True)
@@ -81,8 +78,9 @@ def _separable() -> nn.Module:
 
 
 def _seed_kernels() -> nn.Module:
-    first = nn.Conv2d(1, len(SEED_KERNELS), 3, padding=1, bias=False)
-    first.weight.data = np.stack(list(SEED_KERNELS.values()))[:, None].astype(np.float32)
+    names, weight = seed_kernel_bank()
+    first = nn.Conv2d(1, len(names), 3, padding=1, bias=False)
+    first.weight.data = weight
     first.weight.requires_grad = False  # fixed, classic: shows up as non-trainable
     return nn.Sequential(
         first,
@@ -136,29 +134,23 @@ def build(name: str, seed: int = 0) -> tuple[nn.Module, tuple[int, ...]]:
 def _checkpoint_arch(path: Path, model_name: str | None) -> str:
     if model_name:
         return model_name
-    try:
-        from safetensors import safe_open
-        with safe_open(str(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-        if meta.get("model") in ZOO:
-            return meta["model"]
-    except ImportError:
-        pass
+    from .. import checkpoint
+    name = checkpoint.load_metadata(path).get("model")
+    if name in ZOO:
+        return name
     stem = path.stem.lower()
     for name in sorted(ZOO, key=len, reverse=True):
         if stem.startswith(name):
             return name
     raise ValueError(f"cannot tell which zoo model the checkpoint {path} holds: pass --model NAME "
-                     f"(one of {', '.join(ZOO)})")
+                     f"(one of {', '.join(ZOO)}), or save it with metadata {{'model': NAME}}")
 
 
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a safetensors checkpoint (PyTorch key names) into ``model``, strictly."""
-    try:
-        from safetensors.numpy import load_file
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading .safetensors checkpoints needs safetensors: pip install cnnkit[weights]") from exc
-    model.load_state_dict(load_file(str(path)))
+    """Load a safetensors checkpoint (PyTorch key names) into ``model``, strictly
+    (:func:`cnnkit.checkpoint.load_into`)."""
+    from .. import checkpoint
+    checkpoint.load_into(model, path)
     return model
 
 

@@ -39,15 +39,12 @@ def load_image(path: str, channels: int, size: tuple[int, int] | None) -> np.nda
     if channels not in (1, 3):
         raise ValueError(f"the model takes {channels} input channels; images give 1 (grey) or 3 (RGB): "
                          f"pass a .npy array instead")
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading images needs Pillow: pip install cnnkit[image]") from exc
-    with Image.open(file) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        if size is not None and im.size != (size[1], size[0]):
-            im = im.resize((size[1], size[0]), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.float32) / 255.0
+    from ..io.image import read_image
+    arr = read_image(file, "L" if channels == 1 else "RGB")
+    if size is not None and arr.shape[:2] != tuple(size):
+        from PIL import Image  # read_image needed Pillow already
+        arr = np.asarray(Image.fromarray(arr).resize((size[1], size[0]), Image.BILINEAR))
+    arr = arr.astype(np.float32) / np.iinfo(arr.dtype).max  # uint8 (or 16-bit grey) -> [0, 1]
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return arr[None]
 
@@ -59,7 +56,7 @@ def _safe(name: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import summary
     from ..analysis.summary import describe_field
-    from ..analysis.zoo import SEED_KERNELS, resolve_model
+    from ..analysis.zoo import resolve_model, seed_kernel_bank
     from ..viz import conv_layer_names, feature_maps, save_feature_grid, save_kernel_grid
 
     model, shape = resolve_model(args.model, args.model_name)
@@ -83,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         written.append(save_feature_grid(act, out / f"{i:02d}_{_safe(name)}.png",
                                          title=f"layer {name}{kind}, receptive field {rf}", max_maps=args.max_maps))
     if first is not None:
-        names = dict(enumerate(SEED_KERNELS)) if args.model == "seed-kernels" else None
+        names = dict(enumerate(seed_kernel_bank()[0])) if args.model == "seed-kernels" else None
         written.append(save_kernel_grid(first.weight, out / f"kernels_{_safe(convs[0])}.png",
                                         title=f"kernels of {convs[0]} ({type(first).__name__})", names=names))
     for path in written:
