@@ -20,7 +20,7 @@ import pytest
 
 import cnnkit
 from cnnkit import nn
-from cnnkit.analysis import receptive_field
+from cnnkit.analysis import receptive_field, zoo
 from cnnkit.analysis.receptive_field import (conv_field, global_field, input_field, transposed_field,
                                              transposed_max_span)
 
@@ -199,6 +199,11 @@ def sweep_networks():
             _conv(2, 1, 1, (3, 1)), _conv(2, 1, 1, (1, 3)), _conv(2, 1, 1, (5, 1), dilation=2))),
         ("2d-depthwise-pointwise", 2, (3, 13, 13), lambda: nn.Sequential(
             _conv(2, 3, 3, 3, groups=3, stride=2), _conv(2, 3, 2, 1), _conv(2, 2, 2, 3, groups=2))),
+        ("2d-separable-layers", 2, (2, 26, 27), lambda: nn.Sequential(
+            nn.SeparableConv2d(2, 3, 3, stride=2, padding=1, bias=False),
+            nn.SpatiallySeparableConv2d(3, 2, (3, 5), stride=(1, 2), padding=((2, 0), (1, 3)), dilation=(2, 1),
+                                        bias=False),
+            nn.DepthwiseConv2d(2, 3, depth_multiplier=2, padding="same", bias=False))),
         ("1d-stride-dilation-asymmetric", 1, (2, 60), lambda: nn.Sequential(
             _conv(1, 2, 2, 5, stride=2), _conv(1, 2, 3, 3, dilation=2, padding=((1, 2),)),
             _conv(1, 3, 1, 4, stride=3, padding="same"))),
@@ -337,3 +342,50 @@ def test_flatten_linear_and_depth_growth():
     flat, linear = fields[3].field, fields[4].field
     assert len(flat) == 1 and [f.size for f in flat[0].fields] == [11, 11]
     assert all(f.is_global and f.size == 16 for f in linear[0].fields)
+
+
+# ------------------------------------------------- the project's other layers
+def test_fields_through_pointwise_global_and_token_layers():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5), nn.Maxout(2),
+                          nn.MaxPool2d(2), nn.Softmax(dim=1), nn.Conv2d(2, 2, 3))
+    fields = {f.name: f for f in receptive_field(model, (2, 1, 16, 16))}
+    assert [fields[n].field[0].size for n in ("0", "1", "2", "3", "4", "5", "6", "7")] == [3, 3, 3, 3, 3, 4, 4, 8]
+    s = receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3), nn.Softmax(dim=2)), (1, 1, 9, 9))[-1].field
+    assert s[0].is_global and not s[1].is_global and s[1].size == 3  # softmax along H mixes every row
+    ln = receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3), nn.LayerNorm([2, 7, 7])), (1, 1, 9, 9))[-1].field
+    assert all(f.is_global for f in ln)
+    ad = receptive_field(nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1)), (1, 1, 9, 9))[-1]
+    assert ad.output_shape == (1, 2, 1, 1) and all(f.is_global and f.size == 9 for f in ad.field)
+    mo = receptive_field(nn.Sequential(nn.Conv1d(1, 2, 3), nn.Maxout(2, dim=2)), (1, 1, 10))[-1]
+    assert mo.output_shape == (1, 2, 4) and (mo.field[0].size, mo.field[0].jump) == (4, 2)  # Maxout along L
+
+
+def test_token_fields_of_a_text_cnn():
+    """Embedding -> (N, L, E) -> transpose -> Conv1d over tokens: a kernel of k tokens sees k tokens."""
+
+    class TextCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(50, 8)
+            self.convs = nn.ModuleList([nn.Conv1d(8, 4, k) for k in (3, 4, 5)])
+            self.pool = nn.AdaptiveMaxPool1d(1)
+
+        def forward(self, tokens):
+            x = self.emb(tokens).transpose(1, 2)
+            return cnnkit.cat([self.pool(conv(x)) for conv in self.convs], dim=1)
+
+    fields = {f.name: f for f in receptive_field(TextCNN(), (2, 20), dtype=np.int64)}
+    assert fields["emb"].output_shape == (2, 20, 8) and fields["emb"].field[0].size == 1
+    assert [fields[f"convs.{i}"].field[0].size for i in range(3)] == [3, 4, 5]
+    assert fields["pool"].field[0].is_global and fields["pool"].field[0].size == 20
+
+
+def test_depth_grows_the_field_while_the_first_layer_stays_an_edge_detector():
+    """The seed: shallow layers see edges (3x3), deeper ones ever larger parts of the image."""
+    model, shape = zoo.build("seed-kernels")
+    s = cnnkit.summary(model, shape)
+    convs = [r for r in s.leaf_rows if r.type == "Conv2d"]
+    sizes = [int(r.rf_size[0]) for r in convs]
+    assert sizes[0] == 3 and sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+    assert sizes[-1] >= 20 and s.leaf_rows[-1].field[0].fields[0].is_global
+    assert s.non_trainable_params == 6 * 3 * 3  # the fixed classic kernels

@@ -280,3 +280,74 @@ def test_cli_summary_python_file_and_checkpoint(tmp_path):
     assert _cli("summary", str(other), "--model", "dilated").returncode == 0
     loaded, _ = zoo.resolve_model(str(other), "dilated")
     np.testing.assert_array_equal(loaded.weight.data, model.weight.data)
+
+
+# ------------------------------------------------ with the project's other layers
+def _layer_pairs():
+    tnn = torch.nn
+    return [
+        ("lenet-bn-pools-dropout-adaptive",
+         lambda: nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+                               nn.Conv2d(6, 16, 5), nn.LeakyReLU(0.1), nn.AvgPool2d(3, stride=2, ceil_mode=True),
+                               nn.Dropout(0.5), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10), nn.Tanh()),
+         lambda: tnn.Sequential(tnn.Conv2d(1, 6, 5, padding=2), tnn.BatchNorm2d(6), tnn.ReLU(), tnn.MaxPool2d(2),
+                                tnn.Conv2d(6, 16, 5), tnn.LeakyReLU(0.1), tnn.AvgPool2d(3, stride=2, ceil_mode=True),
+                                tnn.Dropout(0.5), tnn.AdaptiveAvgPool2d(1), tnn.Flatten(), tnn.Linear(16, 10), tnn.Tanh()),
+         (2, 1, 28, 28)),
+        ("1d-bn-layernorm-maxpool",
+         lambda: nn.Sequential(nn.Conv1d(3, 8, 5, dilation=2), nn.BatchNorm1d(8), nn.MaxPool1d(3, stride=2, padding=1),
+                               nn.LayerNorm(8), nn.AdaptiveMaxPool1d(2), nn.Flatten(), nn.Linear(16, 4)),
+         lambda: tnn.Sequential(tnn.Conv1d(3, 8, 5, dilation=2), tnn.BatchNorm1d(8), tnn.MaxPool1d(3, stride=2, padding=1),
+                                tnn.LayerNorm(8), tnn.AdaptiveMaxPool1d(2), tnn.Flatten(), tnn.Linear(16, 4)),
+         (2, 3, 24)),
+    ]
+
+
+@pytest.mark.parametrize("pair", _layer_pairs(), ids=lambda p: p[0])
+def test_layers_against_torchinfo_and_flop_counter(pair):
+    """Normalisation layers: one multiply-add per output element here; torch's FLOP counter
+    counts none and torchinfo ``N * 2C`` (both documented in cnnkit.analysis.summary)."""
+    name, ck_build, th_build, shape = pair
+    ck, th = ck_build(), th_build().eval()
+    ours = cnnkit.summary(ck, shape)
+    ref = torchinfo.summary(th, input_size=shape, verbose=0)
+    assert (ours.total_params, ours.trainable_params) == (ref.total_params, ref.trainable_params)
+    ref_leaves = [layer for layer in ref.summary_list if layer.is_leaf_layer]
+    th_leaves = [m for m in th.modules() if not list(m.children())]
+    assert [r.type for r in ours.leaf_rows] == [layer.class_name for layer in ref_leaves]
+    for row, layer, module in zip(ours.leaf_rows, ref_leaves, th_leaves):
+        where = f"[{name}] {row.name} ({row.type})"
+        assert list(row.output_shape) == list(layer.output_size), where
+        assert row.params == layer.num_params, where
+        if "Norm" in row.type:
+            assert row.macs == math.prod(row.output_shape) and _torch_macs(module, tuple(layer.input_size)) == 0, where
+        else:
+            assert row.macs == _torch_macs(module, tuple(layer.input_size)), where
+
+
+def test_embedding_model_against_torchinfo():
+    tnn = torch.nn
+
+    class Ck(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.conv, self.fc = nn.Embedding(30, 6), nn.Conv1d(6, 5, 3), nn.Linear(5, 2)
+
+        def forward(self, tokens):
+            return self.fc(self.conv(self.emb(tokens).transpose(1, 2)).max(dim=2))
+
+    class Th(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.conv, self.fc = tnn.Embedding(30, 6), tnn.Conv1d(6, 5, 3), tnn.Linear(5, 2)
+
+        def forward(self, tokens):
+            return self.fc(self.conv(self.emb(tokens).transpose(1, 2)).amax(dim=2))
+
+    ours = cnnkit.summary(Ck(), (4, 12), dtype=np.int64)
+    ref = torchinfo.summary(Th(), input_data=torch.zeros((4, 12), dtype=torch.long), verbose=0)
+    assert ours.total_params == ref.total_params == 30 * 6 + 5 * 6 * 3 + 5 + 5 * 2 + 2
+    ref_leaves = [layer for layer in ref.summary_list if layer.is_leaf_layer]
+    assert [list(r.output_shape) for r in ours.leaf_rows] == [list(layer.output_size) for layer in ref_leaves]
+    assert ours["emb"].macs == 0 and ours["conv"].macs == 4 * 5 * 10 * 6 * 3
+    assert ours["conv"].rf_size == (3,)  # three tokens
