@@ -119,3 +119,22 @@ def test_cli_features_from_a_checkpoint(tmp_path, rng):
     assert run.returncode == 0, run.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00_input.png", "01_0.png", "02_1.png",
                                                                    "kernels_0.png"]
+
+
+def test_cli_features_of_the_seed_kernels_model(tmp_path, rng):
+    """The fixed classic kernels first, then deeper layers with growing fields (titles say so)."""
+    image = tmp_path / "x.png"
+    PIL.fromarray((rng.uniform(0, 255, (28, 28))).astype(np.uint8)).save(image)
+    run = _cli("features", "seed-kernels", str(image), "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "00_input.png", "01_0.png", "02_1.png", "03_4.png", "04_7.png", "kernels_0.png"]
+    for p in (tmp_path / "out").iterdir():
+        _check_png(p)
+
+
+def test_cli_summary_lenet5():
+    out = _cli("summary", "lenet5")
+    assert out.returncode == 0, out.stderr
+    for text in ("Total params: 61,706", "[1, 6, 28, 28]", "16x16 flat", "global 32x32", "14x14"):
+        assert text in out.stdout, text

@@ -390,7 +390,7 @@ def render(s: Summary) -> str:
         own = row.is_leaf or row.collapsed
         params = f"{row.params:,}" if own and row.params else "--"
         if own and row.params and row.non_trainable_params:
-            params += f" ({row.non_trainable_params:,} frozen)"
+            params += " (frozen)" if row.trainable_params == 0 else f" ({row.non_trainable_params:,} frozen)"
         macs = f"{row.macs:,}" if own and row.macs else "--"
         body.append([label, _shape(row.input_shape), _shape(row.output_shape), params, macs,
                      *describe_field(row.field)])

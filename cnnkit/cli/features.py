@@ -73,14 +73,16 @@ def run(args: argparse.Namespace) -> int:
     rows = {r.name: r for r in table.rows}
     out = Path(args.out)
     written = [save_feature_grid(image, out / "00_input.png", title="input, as the model sees it", max_maps=args.max_maps)]
+    kernel_names = dict(enumerate(seed_kernel_bank()[0])) if args.model == "seed-kernels" else None
     for i, (name, act) in enumerate(maps.items(), start=1):
         row = rows.get(name.split("#")[0])
         rf = describe_field(row.field)[0] if row is not None else "?"
         kind = f" ({row.type})" if row is not None else ""
         written.append(save_feature_grid(act, out / f"{i:02d}_{_safe(name)}.png",
-                                         title=f"layer {name}{kind}, receptive field {rf}", max_maps=args.max_maps))
+                                         title=f"layer {name}{kind}, receptive field {rf}", max_maps=args.max_maps,
+                                         channel_names=kernel_names if convs and name == convs[0] else None))
     if first is not None:
-        names = dict(enumerate(seed_kernel_bank()[0])) if args.model == "seed-kernels" else None
+        names = kernel_names
         written.append(save_kernel_grid(first.weight, out / f"kernels_{_safe(convs[0])}.png",
                                         title=f"kernels of {convs[0]} ({type(first).__name__})", names=names))
     for path in written:

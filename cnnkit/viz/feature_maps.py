@@ -100,7 +100,8 @@ def _grid(n: int) -> tuple[int, int]:
 
 
 def save_feature_grid(activations, path: str | Path, title: str | None = None, max_maps: int = 64,
-                      cmap: str = "viridis", batched: bool = True) -> Path:
+                      cmap: str = "viridis", batched: bool = True,
+                      channel_names: Mapping[int, str] | None = None) -> Path:
     """Save one layer's feature maps as a PNG grid, one tile per channel.
 
     ``activations``: ``(N, C, H, W)`` (sample 0 is drawn) or 1-D maps ``(N, C, L)``
@@ -108,7 +109,7 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
     with ``batched=False``, ``(C, H, W)`` or ``(C, L)``.
     Each channel is scaled to its own min..max (a constant channel is drawn flat
     and labelled so); at most ``max_maps`` channels are drawn. The title names the
-    layer and the shape.
+    layer and the shape; ``channel_names`` adds a name to a channel's label.
     """
     if not isinstance(max_maps, int) or isinstance(max_maps, bool) or max_maps < 1:
         raise ValueError(f"save_feature_grid: max_maps must be a positive int, got {max_maps!r}")
@@ -139,17 +140,19 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
         n = min(channels, max_maps)
         rows, cols = _grid(n)
         tile = max(1.0, min(2.0, 10.0 / cols))
-        fig = Figure(figsize=(cols * tile, rows * tile + 0.9), dpi=100)
+        fig = Figure(figsize=(max(cols * tile, 5.0), rows * tile + 0.9), dpi=100)  # wide enough for the title
         for c in range(n):
             ax = fig.add_subplot(rows, cols, c + 1)
             m = a[c]
             lo, hi = float(m.min()), float(m.max())
             ax.imshow((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m), cmap=cmap, vmin=0, vmax=1,
                       interpolation="nearest")
-            ax.set_title(f"ch {c}" + ("" if hi > lo else " (const)"), fontsize=8)
+            name = f" {channel_names[c]}" if channel_names and c in channel_names else ""
+            ax.set_title(f"ch {c}{name}" + ("" if hi > lo else " (const)"), fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-        note = f"channels 0-{n - 1} of {channels}" if n < channels else f"{channels} channels"
+        note = (f"channels 0-{n - 1} of {channels}" if n < channels
+                else "1 channel" if channels == 1 else f"{channels} channels")
         fig.suptitle(f"{heading}\nshape {list(shape)}: {note}, each scaled to its own min..max", fontsize=10)
     fig.tight_layout()
     path = Path(path)
@@ -181,7 +184,7 @@ def save_kernel_grid(conv_weight, path: str | Path, title: str | None = None, ma
     tiles = tiles[:max_kernels]
     rows, cols = _grid(len(tiles))
     size = max(1.1, min(2.2, 12.0 / cols))
-    fig = Figure(figsize=(cols * size, rows * size + 0.9), dpi=100)
+    fig = Figure(figsize=(max(cols * size, 5.0), rows * size + 0.9), dpi=100)
     annotate = kh * kw <= 25 and len(tiles) <= 36
     for t, (a, b) in enumerate(tiles):
         ax = fig.add_subplot(rows, cols, t + 1)
