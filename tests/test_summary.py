@@ -184,8 +184,11 @@ def test_forward_is_restored_and_modes_kept():
         cnnkit.summary(model, (1, 1, 6, 6))
     assert all("forward" not in m.__dict__ for m in model.modules())
     assert all(m.training for m in model.modules())
-    ok = nn.Sequential(nn.Conv2d(1, 2, 3))
+    ok = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Identity())
+    own = lambda x: x * 1.0  # noqa: E731  an instance-level forward must survive too
+    object.__setattr__(ok[1], "forward", own)
     cnnkit.summary(ok, (1, 1, 6, 6))
+    assert ok[1].__dict__.pop("forward") is own
     assert all("forward" not in m.__dict__ for m in ok.modules()) and ok.training
     assert ok(np.zeros((1, 1, 6, 6), np.float32)).shape == (1, 2, 4, 4)
 
