@@ -389,3 +389,11 @@ def test_depth_grows_the_field_while_the_first_layer_stays_an_edge_detector():
     assert sizes[0] == 3 and sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     assert sizes[-1] >= 20 and s.leaf_rows[-1].field[0].fields[0].is_global
     assert s.non_trainable_params == 6 * 3 * 3  # the fixed classic kernels
+
+
+def test_zoo_textcnn_sees_three_four_five_tokens():
+    model, shape = zoo.build("textcnn")
+    s = cnnkit.summary(model, shape, dtype=np.dtype(zoo.ZOO["textcnn"].dtype))
+    convs = [r for r in s.leaf_rows if r.type == "Conv1d"]
+    assert [r.rf_size for r in convs] == [(3,), (4,), (5,)]
+    assert s.leaf_rows[0].type == "Embedding" and s.leaf_rows[0].output_shape == (1, 40, 32)

@@ -47,6 +47,7 @@ class ZooEntry:
     builder: Callable[[], nn.Module]
     input_shape: tuple[int, ...]
     description: str
+    dtype: str = "float32"  # of the input: int64 for token indices
 
 
 # ------------------------------------------------------------------ builders
@@ -65,6 +66,33 @@ def _lenet5() -> nn.Module:
         nn.Linear(120, 84), nn.ReLU(),
         nn.Linear(84, 10),
     )
+
+
+class _TextCNN(nn.Module):
+    """Kim's sentence CNN, small: embedding, Conv1d windows 3/4/5 over the tokens, max over time."""
+
+    def __init__(self, vocab_size: int = 1000, embed_dim: int = 32, windows=(3, 4, 5), maps: int = 16):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim)
+        self.convs = nn.ModuleList([nn.Conv1d(embed_dim, maps, h) for h in windows])
+        self.acts = nn.ModuleList([nn.ReLU() for _ in windows])
+        self.pools = nn.ModuleList([nn.AdaptiveMaxPool1d(1) for _ in windows])
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(maps * len(windows), 2)
+
+    def forward(self, ids):
+        x = self.embedding(ids).transpose(1, 2)  # (N, E, L): the convolutions slide over tokens
+        pooled = [pool(act(conv(x))) for conv, act, pool in zip(self.convs, self.acts, self.pools)]
+        from ..autograd import cat
+        return self.fc(self.flatten(cat(pooled, dim=1)))
+
+
+def _textcnn() -> nn.Module:
+    try:  # the project's own model, once it exists
+        from ..models import textcnn  # type: ignore[attr-defined]
+        return textcnn(vocab_size=1000, embed_dim=32, maps=16)
+    except ImportError:
+        return _TextCNN()
 
 
 def _vgg_block() -> nn.Module:
@@ -93,6 +121,8 @@ def _seed_kernels() -> nn.Module:
 
 ZOO: dict[str, ZooEntry] = {
     "lenet5": ZooEntry(_lenet5, (1, 1, 32, 32), "LeNet-5 (conv 5x5, pool, conv 5x5, pool, 3 linear layers)"),
+    "textcnn": ZooEntry(_textcnn, (1, 40), "Kim's TextCNN (1000 words, 32-d embedding, windows 3/4/5) on 40 token indices",
+                        dtype="int64"),
     "vgg-block": ZooEntry(_vgg_block, (1, 1, 9, 9), "two stacked 3x3 convolutions, 1 channel, no bias: 18 weights"),
     "conv5x5": ZooEntry(lambda: nn.Conv2d(1, 1, 5, bias=False), (1, 1, 9, 9),
                         "one 5x5 convolution, 1 channel, no bias: 25 weights, the same 5x5 field"),

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--input-shape", type=parse_shape, default=None,
                    help="input shape with the batch, e.g. 1,1,32,32 (default: the model's own)")
     p.add_argument("--depth", type=int, default=3, help="deepest nesting level shown (default 3)")
-    p.add_argument("--dtype", default="float32", help="input dtype (int64 for token indices)")
+    p.add_argument("--dtype", default=None,
+                   help="input dtype (default: the zoo model's, else float32; int64 for token indices)")
     p.add_argument("--model", dest="model_name", default=None,
                    help="zoo architecture of a checkpoint (default: from its metadata or file name)")
     p.set_defaults(func=run)
@@ -46,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
     shape = args.input_shape or default_shape
     if shape is None:
         raise ValueError(f"{args.model} gives no input shape: pass --input-shape (e.g. 1,1,32,32)")
-    print(summary(model, shape, dtype=np.dtype(args.dtype), depth=args.depth))
+    dtype = args.dtype or (ZOO[args.model].dtype if args.model in ZOO else "float32")
+    print(summary(model, shape, dtype=np.dtype(dtype), depth=args.depth))
     return 0
