@@ -415,6 +415,9 @@ def render(s: Summary) -> str:
         "start: centre of unit 0's field (pixel i has centre i). 'global': the whole input;",
         "'flat': flattened units keep their own fields; '(AxB read)': holes in the field, a unit reads at most AxB pixels.",
     ]
+    if any(r.field is None for r in s.rows):
+        lines.append("?: the field could not be followed (a tensor made inside a forward by a functional op "
+                     "such as pooling or cat).")
     if any(f.phased for r in s.rows for e in (r.field or ()) for f in (e.fields if isinstance(e, Flat) else (e,))):
         lines.append("*: below a transposed convolution with stride > 1 the field is a hull; "
                      "which pixels inside it a unit reads depends on its index mod the stride.")
