@@ -21,3 +21,7 @@ __all__ += ["optim"]
 from . import checkpoint  # noqa: E402
 
 __all__ += ["checkpoint"]
+
+from .analysis import summary  # noqa: E402  (cnnkit.summary, as torchinfo.summary)
+
+__all__ += ["summary"]

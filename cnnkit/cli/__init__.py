@@ -18,6 +18,8 @@ from .. import __version__
 SUBCOMMAND_MODULES: list[str] = [
     "kernels",
     "filter",
+    "summary",  # cnnkit.cli.summary: model table with receptive fields
+    "features",  # cnnkit.cli.features: feature-map and kernel pictures
 ]
 
 
