@@ -75,12 +75,18 @@ def resolve_padding(padding, spatial: Sequence[int], kernel: Sequence[int], stri
         if mode == "same":
             return tuple(same_pads(i, k, s, d) for i, k, s, d in zip(spatial, kernel, stride, dilation))
         raise ValueError(f"{name} must be an int, a tuple, 'same' or 'valid', got {padding!r}")
-    if isinstance(padding, (tuple, list)) and padding and all(isinstance(p, (tuple, list)) for p in padding):
+    is_pair = [isinstance(p, (tuple, list)) for p in padding] if isinstance(padding, (tuple, list)) else []
+    if any(is_pair) and not all(is_pair):
+        raise TypeError(f"{name} must be an int, a tuple of {n} ints or a tuple of {n} (before, after) pairs, "
+                        f"not a mix of ints and pairs, got {padding!r}")
+    if is_pair and all(is_pair):
         if len(padding) != n or any(len(p) != 2 for p in padding):
             raise ValueError(
                 f"{name} as pairs must have {n} (before, after) pairs, got {padding!r}"
             )
-        pairs = tuple((as_tuple(p[0], 1, name)[0], as_tuple(p[1], 1, name)[0]) for p in padding)
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for p in padding for v in p):
+            raise TypeError(f"{name} pairs must hold ints, got {padding!r}")
+        pairs = tuple((int(p[0]), int(p[1])) for p in padding)
     else:
         sym = as_tuple(padding, n, name)
         pairs = tuple((p, p) for p in sym)
@@ -90,15 +96,16 @@ def resolve_padding(padding, spatial: Sequence[int], kernel: Sequence[int], stri
 
 
 def conv_output_shape(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-                      pads: Pads, dilation: Sequence[int]) -> tuple[int, ...]:
-    """Output spatial shape of a convolution; ``ValueError`` when the dilated
-    kernel is larger than the padded input."""
+                      pads: Pads, dilation: Sequence[int], *, fn_name: str = "") -> tuple[int, ...]:
+    """Output spatial shape of a convolution; ``ValueError`` (prefixed with
+    ``fn_name``) when the dilated kernel is larger than the padded input."""
     out = []
+    prefix = f"{fn_name}: " if fn_name else ""
     for axis, (i, k, s, (lo, hi), d) in enumerate(zip(spatial, kernel, stride, pads, dilation)):
         span = (k - 1) * d + 1
         if i + lo + hi < span:
             raise ValueError(
-                f"kernel size {tuple(kernel)} (dilation {tuple(dilation)}) spans {span} on spatial axis {axis}, "
+                f"{prefix}kernel size {tuple(kernel)} (dilation {tuple(dilation)}) spans {span} on spatial axis {axis}, "
                 f"larger than the padded input size {i + lo + hi} (input {tuple(spatial)}, padding {pads})"
             )
         out.append((i + lo + hi - span) // s + 1)

@@ -79,15 +79,26 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``a ** p`` for a constant exponent ``p``."""
+    """``a ** b`` (``b`` a constant or a tensor), with PyTorch's conventions at
+    the edges: the gradient in ``a`` is 0 where ``b == 0`` (also at ``a == 0``),
+    and the gradient in ``b`` (``a**b * log(a)``) is 0 where ``a == 0`` and ``b >= 0``."""
 
-    def forward(self, a, p):
-        self.save(a, p)
-        return a ** p
+    def forward(self, a, b):
+        self.out = a ** b
+        self.save(a, b)
+        return self.out
 
     def backward(self, g):
-        a, p = self.saved
-        return (g * p * a ** (p - 1), None)
+        a, b = self.saved
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                ga = np.where(b == 0, np.zeros((), dtype=g.dtype), g * b * a ** (b - 1))
+                ga = unbroadcast(ga, _shape(a))
+            if self.needs_input_grad[1]:
+                gb = np.where((a == 0) & (b >= 0), np.zeros((), dtype=g.dtype), g * self.out * np.log(a))
+                gb = unbroadcast(gb, _shape(b))
+        return ga, gb
 
 
 class Exp(Function):
@@ -141,6 +152,17 @@ class Clamp(Function):
         return (g * self.mask,)
 
 
+class Relu(Function):
+    """``max(a, 0)``; the gradient at exactly 0 is 0 (as ``torch.relu``)."""
+
+    def forward(self, a):
+        self.mask = a > 0
+        return np.where(self.mask, a, np.zeros((), dtype=a.dtype))
+
+    def backward(self, g):
+        return (g * self.mask,)
+
+
 class MatMul(Function):
     """``a @ b`` with NumPy's matmul semantics (1-D and batched operands)."""
 
@@ -171,7 +193,9 @@ class MatMul(Function):
 
 
 def _norm_axis(axis, ndim):
-    if axis is None:
+    """Reduction axes as a tuple of non-negative ints; ``None`` and ``()`` mean
+    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``)."""
+    if axis is None or (isinstance(axis, (tuple, list)) and len(axis) == 0):
         return tuple(range(ndim))
     if isinstance(axis, int):
         axis = (axis,)
@@ -190,7 +214,8 @@ class Sum(Function):
         return np.sum(a, axis=self.axes, keepdims=keepdims)
 
     def backward(self, g):
-        return (np.ascontiguousarray(_expand(g, self.shape, self.axes, self.keepdims)),)
+        # .copy(), not np.ascontiguousarray, which turns a 0-d gradient into shape (1,)
+        return (_expand(g, self.shape, self.axes, self.keepdims).copy(),)
 
 
 class Mean(Function):

@@ -160,11 +160,16 @@ class Tensor:
 
     # ------------------------------------------------------------ arithmetic
     def _other(self, other):
-        if isinstance(other, Tensor):
+        """The other operand of a binary op: tensors and arrays as they are; a
+        Python/NumPy scalar takes this tensor's floating dtype (no upcast), or
+        float32 when a float meets an integer tensor (as PyTorch)."""
+        if isinstance(other, (Tensor, np.ndarray)):
             return other
-        if isinstance(other, np.ndarray):
-            return other
-        return np.asarray(other, dtype=self.data.dtype if np.issubdtype(self.data.dtype, np.floating) else None)
+        if np.issubdtype(self.data.dtype, np.floating):
+            return np.asarray(other, dtype=self.data.dtype)
+        if isinstance(other, (float, np.floating)):
+            return np.asarray(other, dtype=DEFAULT_DTYPE)
+        return other  # an int stays a weak Python scalar: int32 + 1 stays int32
 
     def __add__(self, other):
         return ops.Add.apply(self, self._other(other))
@@ -197,12 +202,10 @@ class Tensor:
         return self
 
     def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            return (self.log() * exponent).exp()
         return ops.Pow.apply(self, self._other(exponent))
 
     def __rpow__(self, base):
-        return (self * float(np.log(base))).exp()
+        return ops.Pow.apply(self._other(base), self)
 
     def __matmul__(self, other):
         return ops.MatMul.apply(self, other if isinstance(other, Tensor) else np.asarray(other))
@@ -254,7 +257,7 @@ class Tensor:
     clip = clamp
 
     def relu(self):
-        return ops.Clamp.apply(self, lo=0)
+        return ops.Relu.apply(self)
 
     def tanh(self):
         from ..functional import tanh

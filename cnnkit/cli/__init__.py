@@ -15,7 +15,10 @@ import sys
 from .. import __version__
 
 #: Modules (relative to this package) that provide subcommands, in help order.
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "kernels",
+    "filter",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `cnnkit kernels | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
         print(f"cnnkit {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -69,11 +69,11 @@ class ConvTransposeNd(Function):
         return gx, gw, gb
 
 
-def _check_groups(groups) -> int:
+def _check_groups(fn_name, groups) -> int:
     if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
-        raise TypeError(f"groups must be a positive int, got {groups!r}")
+        raise TypeError(f"{fn_name}: groups must be a positive int, got {groups!r}")
     if groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+        raise ValueError(f"{fn_name}: groups must be a positive int, got {groups!r}")
     return int(groups)
 
 
@@ -82,9 +82,8 @@ def _prepare(fn_name, n, input, weight, bias, groups, transposed):
     x = as_input(input, "input", fn_name)
     w = as_input(weight, "weight", fn_name)
     if w.ndim != n + 2:
-        raise ValueError(f"{fn_name}: weight must have {n + 2} dimensions "
-                         f"({'(in, out/groups, *kernel)' if transposed else '(out, in/groups, *kernel)'}), "
-                         f"got shape {w.shape}")
+        layout = "(in, out/groups, *kernel)" if transposed else "(out, in/groups, *kernel)"
+        raise ValueError(f"{fn_name}: weight must have {n + 2} dimensions {layout}, got shape {w.shape}")
     unbatched = x.ndim == n + 1
     if x.ndim not in (n + 1, n + 2):
         raise ValueError(f"{fn_name}: input must have {n + 2} dimensions (N, C, *spatial) "
@@ -92,7 +91,7 @@ def _prepare(fn_name, n, input, weight, bias, groups, transposed):
     if unbatched:
         x = x.unsqueeze(0)
     check_dtype_match(fn_name, input=x, weight=w)
-    groups = _check_groups(groups)
+    groups = _check_groups(fn_name, groups)
     c_in = x.shape[1]
     if transposed:
         if w.shape[0] != c_in:
@@ -124,41 +123,47 @@ def _prepare(fn_name, n, input, weight, bias, groups, transposed):
 
 def _conv(n, fn_name, input, weight, bias, stride, padding, dilation, groups):
     x, w, b, groups, unbatched = _prepare(fn_name, n, input, weight, bias, groups, transposed=False)
-    stride = as_tuple(stride, n, "stride", minimum=1)
-    dilation = as_tuple(dilation, n, "dilation", minimum=1)
+    # argument names carry the function name, so messages read "conv2d: stride must be positive, got 0"
+    stride = as_tuple(stride, n, f"{fn_name}: stride", minimum=1)
+    dilation = as_tuple(dilation, n, f"{fn_name}: dilation", minimum=1)
     kernel = w.shape[2:]
-    pads = resolve_padding(padding, x.shape[2:], kernel, stride, dilation)
-    out_shape = conv_output_shape(x.shape[2:], kernel, stride, pads, dilation)
+    pads = resolve_padding(padding, x.shape[2:], kernel, stride, dilation, name=f"{fn_name}: padding")
+    out_shape = conv_output_shape(x.shape[2:], kernel, stride, pads, dilation, fn_name=fn_name)
     out = ConvNd.apply(x, w, b, stride=stride, pads=pads, dilation=dilation, groups=groups, out_shape=out_shape)
     return out.squeeze(0) if unbatched else out
 
 
-def _transposed_pads(padding, spatial, kernel, stride, dilation, output_padding, n):
+def _transposed_pads(fn_name, padding, spatial, kernel, stride, dilation, output_padding, n):
     """Padding pairs and output padding for a transposed convolution.
 
     ``"same"`` makes ``out = in * stride`` (Keras ``Conv2DTranspose``): the
     padding is the SAME padding of the forward convolution whose input is
-    ``in * stride`` long, and the remainder goes into ``output_padding``.
+    ``in * stride`` long, and the remainder goes into ``output_padding``
+    (so an explicit ``output_padding`` is refused with ``"same"``).
     """
     if isinstance(padding, str) and padding.lower() == "same":
+        if any(output_padding):
+            shown = output_padding[0] if len(set(output_padding)) == 1 else output_padding
+            raise ValueError(f"{fn_name}: output_padding must be 0 with padding='same' (the output size is "
+                             f"input * stride), got output_padding={shown}")
         pads = tuple(same_pads(i * s, k, s, d) for i, k, s, d in zip(spatial, kernel, stride, dilation))
         base = transposed_output_shape(spatial, kernel, stride, pads, dilation, (0,) * n)
         return pads, tuple(i * s - o for i, s, o in zip(spatial, stride, base))
-    pads = resolve_padding(padding, spatial, kernel, stride, dilation)
+    pads = resolve_padding(padding, spatial, kernel, stride, dilation, name=f"{fn_name}: padding")
     return pads, output_padding
 
 
 def _conv_transpose(n, fn_name, input, weight, bias, stride, padding, output_padding, groups, dilation):
     x, w, b, groups, unbatched = _prepare(fn_name, n, input, weight, bias, groups, transposed=True)
-    stride = as_tuple(stride, n, "stride", minimum=1)
-    dilation = as_tuple(dilation, n, "dilation", minimum=1)
-    output_padding = as_tuple(output_padding, n, "output_padding", minimum=0)
+    stride = as_tuple(stride, n, f"{fn_name}: stride", minimum=1)
+    dilation = as_tuple(dilation, n, f"{fn_name}: dilation", minimum=1)
+    output_padding = as_tuple(output_padding, n, f"{fn_name}: output_padding", minimum=0)
     for op, s, d in zip(output_padding, stride, dilation):
         if op >= s and op >= d:
             raise ValueError(f"{fn_name}: output_padding must be smaller than either stride or dilation, "
                              f"got output_padding={output_padding}, stride={stride}, dilation={dilation}")
     kernel = w.shape[2:]
-    pads, output_padding = _transposed_pads(padding, x.shape[2:], kernel, stride, dilation, output_padding, n)
+    pads, output_padding = _transposed_pads(fn_name, padding, x.shape[2:], kernel, stride, dilation, output_padding, n)
     out_shape = transposed_output_shape(x.shape[2:], kernel, stride, pads, dilation, output_padding)
     out = ConvTransposeNd.apply(x, w, b, stride=stride, pads=pads, dilation=dilation, groups=groups,
                                 out_shape=out_shape)
