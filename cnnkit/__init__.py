@@ -15,3 +15,9 @@ __all__ = [
     "__version__", "functional", "nn", "manual_seed", "Function", "Tensor", "tensor", "as_tensor", "cat", "stack", "where",
     "zeros", "ones", "randn", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
 ]
+from . import optim  # noqa: E402
+
+__all__ += ["optim"]
+from . import checkpoint  # noqa: E402
+
+__all__ += ["checkpoint"]

@@ -10,3 +10,6 @@ __all__ = [
     "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "linear", "flatten",
 ]
+from .padding import pad  # noqa: E402
+
+__all__ += ["pad"]

@@ -10,3 +10,6 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
     "Linear", "Identity", "Flatten",
 ]
+from .separable import DepthwiseConv2d, SeparableConv2d, SpatiallySeparableConv2d  # noqa: E402
+
+__all__ += ["DepthwiseConv2d", "SeparableConv2d", "SpatiallySeparableConv2d"]

@@ -7,10 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .._core.window import as_tuple
+from .._core.window import as_tuple, resolve_padding
+from ..autograd import Tensor
 from . import init
 from .module import Module
 from .parameter import Parameter
+
+
+#: ``padding_mode`` values, as torch; the non-zero modes pad explicitly with
+#: :func:`cnnkit.functional.pad` and then convolve with ``padding=0``.
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -29,8 +35,12 @@ class _ConvNd(Module):
             raise ValueError(f"{type(self).__name__}: in_channels={in_channels} is not divisible by groups={groups}")
         if out_channels % groups:
             raise ValueError(f"{type(self).__name__}: out_channels={out_channels} is not divisible by groups={groups}")
-        if padding_mode != "zeros":
-            raise ValueError(f"{type(self).__name__}: padding_mode must be 'zeros', got {padding_mode!r}")
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{type(self).__name__}: padding_mode must be one of "
+                             f"{', '.join(map(repr, PADDING_MODES))}, got {padding_mode!r}")
+        if self.transposed and padding_mode != "zeros":
+            raise ValueError(f"{type(self).__name__}: only padding_mode='zeros' is supported for transposed "
+                             f"convolutions (as torch), got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = as_tuple(kernel_size, n, "kernel_size", minimum=1)
         self.stride = as_tuple(stride, n, "stride", minimum=1)
@@ -40,6 +50,9 @@ class _ConvNd(Module):
             else as_tuple(padding, n, "padding", minimum=0))
         self.output_padding = as_tuple(output_padding, n, "output_padding", minimum=0)
         self.padding_mode = padding_mode
+        if isinstance(padding, str) and padding.lower() not in ("same", "valid"):
+            raise ValueError(f"{type(self).__name__}: padding must be an int, a tuple, 'same' or 'valid', "
+                             f"got {padding!r}")
         if self.transposed:
             shape = (in_channels, out_channels // groups) + self.kernel_size
         else:
@@ -51,10 +64,22 @@ class _ConvNd(Module):
         self.weight = Parameter(weight)
         self.register_parameter("bias", Parameter(b) if bias else None)
 
+    def _input_and_padding(self, x):
+        """``(x, padding)`` for the functional conv: with a non-zero ``padding_mode``
+        the padding (``"same"`` and pairs resolved for this input) is applied here
+        by :func:`cnnkit.functional.pad` and the convolution gets ``padding=0``."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        n = self.n_spatial
+        spatial = tuple(np.shape(x.data if isinstance(x, Tensor) else x)[-n:])
+        pads = resolve_padding(self.padding, spatial, self.kernel_size, self.stride, self.dilation)
+        flat = tuple(v for pair in reversed(pads) for v in pair)  # torch's order: last dimension first
+        return F.pad(x, flat, mode=self.padding_mode), 0
+
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != (0,) * self.n_spatial:
-            s += f", padding={self.padding!r}"
+            s += f", padding={self.padding}"
         if self.dilation != (1,) * self.n_spatial:
             s += f", dilation={self.dilation}"
         if self.transposed and self.output_padding != (0,) * self.n_spatial:
@@ -63,6 +88,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 
 
@@ -72,7 +99,8 @@ class Conv1d(_ConvNd):
     n_spatial = 1
 
     def forward(self, x):
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._input_and_padding(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -85,7 +113,8 @@ class Conv2d(_ConvNd):
     n_spatial = 2
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._input_and_padding(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class Conv3d(_ConvNd):
@@ -94,7 +123,8 @@ class Conv3d(_ConvNd):
     n_spatial = 3
 
     def forward(self, x):
-        return F.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        x, padding = self._input_and_padding(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 class ConvTranspose1d(_ConvNd):

@@ -18,8 +18,12 @@ def calculate_fan_in_and_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "conv_transpose1d", "conv_transpose2d"):
+    """The recommended gain for ``nonlinearity``, as ``torch.nn.init.calculate_gain``."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid", "conv_transpose1d", "conv_transpose2d",
+                        "conv_transpose3d"):
         return 1.0
+    if nonlinearity == "selu":
+        return 3.0 / 4
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
@@ -27,7 +31,14 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope ** 2))
-    raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _fan(shape: tuple[int, ...], mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(shape)
+    return fan_in if mode == "fan_in" else fan_out
 
 
 def uniform_(array: np.ndarray, a: float = 0.0, b: float = 1.0, generator=None) -> np.ndarray:
@@ -56,16 +67,14 @@ def ones_(array: np.ndarray) -> np.ndarray:
 def kaiming_uniform_(array: np.ndarray, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                      generator=None) -> np.ndarray:
     """``U(-b, b)``, ``b = gain * sqrt(3 / fan)`` (He et al. 2015)."""
-    fan_in, fan_out = calculate_fan_in_and_fan_out(array.shape)
-    fan = fan_in if mode == "fan_in" else fan_out
+    fan = _fan(array.shape, mode)
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(array, -bound, bound, generator)
 
 
 def kaiming_normal_(array: np.ndarray, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
                     generator=None) -> np.ndarray:
-    fan_in, fan_out = calculate_fan_in_and_fan_out(array.shape)
-    fan = fan_in if mode == "fan_in" else fan_out
+    fan = _fan(array.shape, mode)
     return normal_(array, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), generator)
 
 

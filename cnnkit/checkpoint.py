@@ -1,0 +1,294 @@
+"""Checkpoints as `safetensors <https://github.com/huggingface/safetensors>`_ files (never pickle).
+
+* :func:`save` / :func:`load` / :func:`load_into`: a model's ``state_dict`` under
+  PyTorch's key names (``"features.0.weight"``), so a file written here loads into
+  the equivalent torch model with ``safetensors.torch.load_file`` +
+  ``load_state_dict``, and a file written by ``safetensors.torch.save_file`` loads here.
+* :func:`save_training_state` / :func:`load_training_state`: everything needed to
+  resume training: the model (keys ``"model.<name>"``), the optimizer's arrays
+  (``"optimizer.state.<index>.<name>"``, e.g. ``optimizer.state.0.exp_avg``), and as
+  JSON metadata the optimizer's scalars and parameter groups, the scheduler's
+  state, the epoch, the random generator's state and any ``extra`` JSON data.
+
+Files are written atomically: to a temporary file in the same directory, flushed
+and fsync'ed, then ``os.replace``'d over the target, so a crash or an error
+leaves either the old file or the new one, never a partial file.
+
+Errors: ``FileNotFoundError`` for a missing file (or directory); ``ValueError``
+naming the path for a truncated or corrupt file, or one whose keys or shapes do
+not match the model. ``safetensors`` is an optional dependency:
+``pip install cnnkit[weights]``.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .autograd import Tensor
+from .nn.module import Module
+from .random import default_generator
+
+TRAINING_STATE_KEY = "cnnkit.training_state"
+TRAINING_STATE_VERSION = 1
+
+
+def _safetensors_numpy():
+    try:
+        import safetensors.numpy as st_numpy
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("cnnkit checkpoints need the optional 'safetensors' package: "
+                          "pip install cnnkit[weights]") from exc
+    return st_numpy
+
+
+# ----------------------------------------------------------------- writing
+def _as_array(value, key: str) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.data
+    elif hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"checkpoint value {key!r} must be a numeric array, got dtype {arr.dtype}")
+    return arr if arr.flags.c_contiguous else np.array(arr, order="C")  # (ascontiguousarray would make 0-d 1-d)
+
+
+def _tensors_of(obj) -> "OrderedDict[str, np.ndarray]":
+    """A module's ``state_dict()`` or a mapping of names to arrays, as contiguous arrays."""
+    if isinstance(obj, Module):
+        items = obj.state_dict().items()
+    elif isinstance(obj, Mapping):
+        items = obj.items()
+    else:
+        raise TypeError(f"save: expected a cnnkit.nn.Module or a mapping of names to arrays, got {type(obj).__name__}")
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
+    for key, value in items:
+        if not isinstance(key, str):
+            raise TypeError(f"save: state-dict keys must be str, got {key!r}")
+        out[key] = _as_array(value, key)
+    return out
+
+
+def _check_metadata(metadata) -> dict[str, str] | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"save: metadata must be a dict of str to str, got {type(metadata).__name__}")
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"save: metadata must map str to str (JSON-encode other values), got {k!r}: {v!r}")
+    return dict(metadata)
+
+
+def _file_mode() -> int:
+    """The mode a new file gets under the current umask (``mkstemp`` creates 0600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``."""
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(errno.ENOENT, f"directory for checkpoint {path} does not exist", str(directory))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save(module_or_state_dict, path, metadata: Mapping[str, str] | None = None) -> Path:
+    """Write a module's ``state_dict`` (or a mapping of names to arrays) to ``path`` as safetensors.
+
+    ``metadata``: optional ``str -> str`` pairs stored in the file's header
+    (read back with :func:`load_metadata`). Returns the path.
+    """
+    st = _safetensors_numpy()
+    tensors = _tensors_of(module_or_state_dict)
+    data = st.save(dict(tensors), metadata=_check_metadata(metadata))
+    path = Path(path)
+    _atomic_write(path, data)
+    return path
+
+
+# ----------------------------------------------------------------- reading
+def _read_header(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes and its parsed JSON header; ``ValueError`` naming the path for a
+    file that is not a complete safetensors file."""
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, f"checkpoint file not found: {path}", str(path))
+    data = path.read_bytes()
+    bad = f"{path} is not a valid safetensors checkpoint"
+    if len(data) < 8:
+        raise ValueError(f"{bad}: {len(data)} bytes is too short for a header (truncated?)")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8:
+        raise ValueError(f"{bad}: header of {n} bytes but the file has only {len(data)} bytes (truncated?)")
+    try:
+        header = json.loads(data[8:8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{bad}: its header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{bad}: its header is not a JSON object")
+    body = len(data) - 8 - n
+    end = max((int(v["data_offsets"][1]) for k, v in header.items()
+               if k != "__metadata__" and isinstance(v, dict) and "data_offsets" in v), default=0)
+    if end != body:
+        raise ValueError(f"{bad}: the header describes {end} bytes of data, the file holds {body} (truncated?)")
+    return data, header
+
+
+def load(path) -> "OrderedDict[str, np.ndarray]":
+    """The arrays of a safetensors file, by name (in file order).
+
+    >>> # doctest: +SKIP
+    >>> model.load_state_dict(load("model.safetensors"))
+    """
+    st = _safetensors_numpy()
+    path = Path(path)
+    data, header = _read_header(path)
+    try:
+        tensors = st.load(data)
+    except Exception as exc:  # safetensors raises its own SafetensorError (an Exception)
+        raise ValueError(f"{path} is not a valid safetensors checkpoint: {exc}") from None
+    order = sorted((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+    return OrderedDict((k, tensors[k]) for k in order)
+
+
+def load_metadata(path) -> dict[str, str]:
+    """The ``str -> str`` metadata stored in a safetensors file's header (``{}`` when none)."""
+    _, header = _read_header(Path(path))
+    return dict(header.get("__metadata__") or {})
+
+
+def load_into(module: Module, path, strict: bool = True):
+    """Load a checkpoint into ``module`` (see :meth:`Module.load_state_dict`); errors name the path.
+
+    Returns ``(missing_keys, unexpected_keys)``; nothing is changed on error.
+    """
+    state = load(path)
+    try:
+        return module.load_state_dict(state, strict=strict)
+    except ValueError as exc:
+        raise ValueError(f"checkpoint {path} does not match {type(module).__name__}: {exc}") from None
+
+
+# ---------------------------------------------------------- training state
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"save_training_state: {type(obj).__name__} value {obj!r} is not JSON-serialisable")
+
+
+def save_training_state(path, model: Module, optimizer=None, *, epoch: int | None = None, scheduler=None,
+                        generator: np.random.Generator | None = None, extra: Any = None) -> Path:
+    """Write a resumable training checkpoint (atomically) to ``path``.
+
+    Tensors: ``model.<key>`` for every ``model.state_dict()`` entry and
+    ``optimizer.state.<index>.<name>`` for every optimizer state array. Header
+    metadata ``"cnnkit.training_state"`` (JSON): format version, ``epoch``, the
+    optimizer's class, parameter groups and scalar state (``step``), the
+    scheduler's ``state_dict()``, the state of ``generator`` (default: cnnkit's
+    generator, which drives initialisation, dropout and shuffling) and ``extra``.
+    """
+    tensors: OrderedDict[str, np.ndarray] = OrderedDict(
+        (f"model.{k}", v) for k, v in _tensors_of(model).items())
+    meta: dict[str, Any] = {"version": TRAINING_STATE_VERSION, "epoch": epoch, "optimizer": None,
+                            "scheduler": None, "rng": None, "extra": extra}
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, entries in sd["state"].items():
+            for name, value in entries.items():
+                if isinstance(value, np.ndarray):
+                    tensors[f"optimizer.state.{idx}.{name}"] = _as_array(value, name)
+                else:
+                    scalars.setdefault(str(idx), {})[name] = value
+        meta["optimizer"] = {"type": type(optimizer).__name__, "param_groups": sd["param_groups"],
+                             "scalars": scalars}
+    if scheduler is not None:
+        meta["scheduler"] = {"type": type(scheduler).__name__, "state": scheduler.state_dict()}
+    gen = generator if generator is not None else default_generator()
+    meta["rng"] = gen.bit_generator.state
+    text = json.dumps(meta, default=_json_default)
+    return save(tensors, path, metadata={TRAINING_STATE_KEY: text})
+
+
+def load_training_state(path, model: Module, optimizer=None, *, scheduler=None,
+                        generator: np.random.Generator | None = None, strict: bool = True) -> dict[str, Any]:
+    """Restore what :func:`save_training_state` wrote: the model's weights, the
+    optimizer's state and groups, the scheduler's state and the random generator's
+    state (into ``generator``, default cnnkit's own, in place).
+
+    Returns ``{"epoch": ..., "extra": ...}``. Raises ``ValueError`` naming the path
+    when the file is not a training state, or does not match the model or the
+    optimizer (nothing is changed then).
+    """
+    path = Path(path)
+    tensors = load(path)
+    metadata = load_metadata(path)
+    if TRAINING_STATE_KEY not in metadata:
+        raise ValueError(f"{path} is not a cnnkit training state (no {TRAINING_STATE_KEY!r} metadata); "
+                         f"use load_into() for a plain model checkpoint")
+    meta = json.loads(metadata[TRAINING_STATE_KEY])
+    if meta.get("version") != TRAINING_STATE_VERSION:
+        raise ValueError(f"{path}: unsupported training-state version {meta.get('version')!r}")
+
+    model_state = OrderedDict((k[len("model."):], v) for k, v in tensors.items() if k.startswith("model."))
+    optim_sd = None
+    if optimizer is not None:
+        saved = meta.get("optimizer")
+        if saved is None:
+            raise ValueError(f"{path} holds no optimizer state")
+        if saved["type"] != type(optimizer).__name__:
+            raise ValueError(f"{path} holds {saved['type']} state, cannot load it into {type(optimizer).__name__}")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer.state."):
+                idx, name = key[len("optimizer.state."):].split(".", 1)
+                state.setdefault(int(idx), {})[name] = value
+        for idx, entries in saved["scalars"].items():
+            state.setdefault(int(idx), {}).update(entries)
+        optim_sd = {"state": state, "param_groups": saved["param_groups"]}
+    gen = generator if generator is not None else default_generator()
+    rng_state = meta.get("rng")
+    if rng_state is not None and rng_state.get("bit_generator") != type(gen.bit_generator).__name__:
+        raise ValueError(f"{path}: the saved generator is a {rng_state.get('bit_generator')}, "
+                         f"cannot restore it into a {type(gen.bit_generator).__name__}")
+
+    backup = model.state_dict()
+    try:
+        model.load_state_dict(model_state, strict=strict)
+    except ValueError as exc:
+        raise ValueError(f"training state {path} does not match {type(model).__name__}: {exc}") from None
+    try:
+        if optim_sd is not None:
+            optimizer.load_state_dict(optim_sd)
+        if scheduler is not None and meta.get("scheduler") is not None:
+            scheduler.load_state_dict(meta["scheduler"]["state"])
+    except ValueError as exc:
+        model.load_state_dict(backup)  # leave the model as it was
+        raise ValueError(f"training state {path} does not match the optimizer: {exc}") from None
+    if rng_state is not None:
+        gen.bit_generator.state = rng_state
+    return {"epoch": meta.get("epoch"), "extra": meta.get("extra")}
