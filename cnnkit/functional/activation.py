@@ -1,0 +1,228 @@
+"""Activation functions with PyTorch's names and semantics, and maxout.
+
+Subgradients follow PyTorch: ``relu'(0) = 0``, ``leaky_relu'(0) = negative_slope``,
+``elu'(0) = alpha`` (the left derivative). ``softmax``/``log_softmax`` subtract the
+maximum first, so large inputs do not overflow.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+from ..autograd import Function, Tensor
+from ._validate import as_input
+
+
+# ------------------------------------------------------------------ Functions
+class ReLU(Function):
+    """``max(x, 0)``; gradient ``g * (x > 0)``."""
+
+    def forward(self, x):
+        out = np.maximum(x, 0)
+        self.positive = out > 0
+        return out
+
+    def backward(self, g):
+        return (g * self.positive,)
+
+
+class LeakyReLU(Function):
+    """``x`` where ``x > 0`` else ``slope * x``."""
+
+    def forward(self, x, slope):
+        self.positive = x > 0
+        self.slope = np.asarray(slope, dtype=x.dtype)
+        return np.where(self.positive, x, x * self.slope)
+
+    def backward(self, g):
+        return (np.where(self.positive, g, g * self.slope),)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, g):
+        y = self.out
+        return (g * (1 - y * y),)
+
+
+class Sigmoid(Function):
+    """``1 / (1 + exp(-x))``; ``exp(-x)`` overflowing to ``inf`` correctly gives 0."""
+
+    def forward(self, x):
+        with np.errstate(over="ignore"):
+            out = np.exp(-x)
+        out += 1
+        np.reciprocal(out, out=out)
+        self.out = out
+        return out
+
+    def backward(self, g):
+        y = self.out
+        return (g * y * (1 - y),)
+
+
+class ELU(Function):
+    """``x`` where ``x > 0`` else ``alpha * (exp(x) - 1)``."""
+
+    def forward(self, x, alpha):
+        self.positive = x > 0
+        self.alpha = np.asarray(alpha, dtype=x.dtype)
+        with np.errstate(over="ignore"):  # exp of large positive x is discarded by where
+            self.out = np.where(self.positive, x, self.alpha * np.expm1(x))
+        return self.out
+
+    def backward(self, g):
+        return (np.where(self.positive, g, g * (self.out + self.alpha)),)
+
+
+class Softmax(Function):
+    """``exp(x - max) / sum(exp(x - max))`` along ``dim``; backward ``y * (g - sum(g * y))``."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        e /= e.sum(axis=dim, keepdims=True)
+        self.out = e
+        return e
+
+    def backward(self, g):
+        y = self.out
+        gy = g * y
+        gy -= y * gy.sum(axis=self.dim, keepdims=True)
+        return (gy,)
+
+
+class LogSoftmax(Function):
+    """``x - max - log(sum(exp(x - max)))`` along ``dim``; backward ``g - softmax * sum(g)``."""
+
+    def forward(self, x, dim):
+        self.dim = dim
+        z = x - x.max(axis=dim, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=dim, keepdims=True))
+        self.out = z
+        return z
+
+    def backward(self, g):
+        return (g - np.exp(self.out) * g.sum(axis=self.dim, keepdims=True),)
+
+
+class MaxAlong(Function):
+    """Maximum along one axis; the gradient goes to the FIRST maximum (as ``torch.max(x, dim)``)."""
+
+    def forward(self, x, axis):
+        self.axis, self.shape = axis, x.shape
+        self.arg = np.expand_dims(np.argmax(x, axis=axis), axis)
+        return np.take_along_axis(x, self.arg, axis=axis).squeeze(axis)
+
+    def backward(self, g):
+        gx = np.zeros(self.shape, dtype=g.dtype)
+        np.put_along_axis(gx, self.arg, np.expand_dims(g, self.axis), axis=self.axis)
+        return (gx,)
+
+
+# ------------------------------------------------------------------ functions
+def _check_dim(fn_name: str, x: Tensor, dim) -> int:
+    nd = max(x.ndim, 1)
+    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
+        raise TypeError(f"{fn_name}: dim must be an int, got {dim!r}")
+    if not -nd <= dim < nd:
+        raise ValueError(f"{fn_name}: dim={dim} is out of range for an input of {x.ndim} dimensions")
+    return int(dim) % nd
+
+
+def _softmax_dim(fn_name: str, x: Tensor, dim) -> int:
+    if dim is None:  # PyTorch's legacy implicit choice, with its warning
+        warnings.warn(f"Implicit dimension choice for {fn_name} has been deprecated. "
+                      "Change the call to include dim=X as an argument.", UserWarning, stacklevel=3)
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    return _check_dim(fn_name, x, dim)
+
+
+def _number(fn_name: str, name: str, value) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{fn_name}: {name} must be a number, got {value!r}")
+    return float(value)
+
+
+def relu(input) -> Tensor:
+    """``max(x, 0)`` elementwise, as ``torch.nn.functional.relu`` (gradient 0 at 0).
+
+    >>> import numpy as np
+    >>> relu(np.array([-1., 0., 2.])).numpy()
+    array([0., 0., 2.])
+    """
+    return ReLU.apply(as_input(input, "input", "relu"))
+
+
+def leaky_relu(input, negative_slope: float = 0.01) -> Tensor:
+    """``x if x > 0 else negative_slope * x``, as ``torch.nn.functional.leaky_relu``."""
+    slope = _number("leaky_relu", "negative_slope", negative_slope)
+    return LeakyReLU.apply(as_input(input, "input", "leaky_relu"), slope=slope)
+
+
+def tanh(input) -> Tensor:
+    """Hyperbolic tangent; derivative ``1 - tanh(x)**2``."""
+    return Tanh.apply(as_input(input, "input", "tanh"))
+
+
+def sigmoid(input) -> Tensor:
+    """Logistic function ``1 / (1 + exp(-x))``; derivative ``s * (1 - s)``."""
+    return Sigmoid.apply(as_input(input, "input", "sigmoid"))
+
+
+def elu(input, alpha: float = 1.0) -> Tensor:
+    """``x if x > 0 else alpha * (exp(x) - 1)``, as ``torch.nn.functional.elu``."""
+    return ELU.apply(as_input(input, "input", "elu"), alpha=_number("elu", "alpha", alpha))
+
+
+def softmax(input, dim: int | None = None) -> Tensor:
+    """``exp(x_i) / sum_j exp(x_j)`` along ``dim``, as ``torch.nn.functional.softmax``
+    (computed as ``exp(x - max)`` so it never overflows).
+
+    >>> import numpy as np
+    >>> softmax(np.array([[0., np.log(3.)]]), dim=1).numpy()
+    array([[0.25, 0.75]])
+    """
+    x = as_input(input, "input", "softmax")
+    return Softmax.apply(x, dim=_softmax_dim("softmax", x, dim))
+
+
+def log_softmax(input, dim: int | None = None) -> Tensor:
+    """``x_i - log(sum_j exp(x_j))`` along ``dim``, as ``torch.nn.functional.log_softmax``
+    (log-sum-exp with the maximum subtracted first)."""
+    x = as_input(input, "input", "log_softmax")
+    return LogSoftmax.apply(x, dim=_softmax_dim("log_softmax", x, dim))
+
+
+def maxout(input, pieces: int, dim: int = 1) -> Tensor:
+    """Maxout (Goodfellow et al., 2013): the ``C`` channels along ``dim`` form
+    ``C / pieces`` consecutive blocks of ``pieces`` channels, each replaced by its maximum.
+
+    ``(N, C, *) -> (N, C / pieces, *)``; ``out[n, j] = max_{i < pieces} x[n, j * pieces + i]``.
+    PyTorch has no maxout; the grouping is TensorFlow's (``tf.contrib.layers.maxout``
+    with ``num_units = C / pieces``). It is a reshape followed by a maximum; on ties
+    the gradient goes to the first maximum.
+
+    >>> import numpy as np
+    >>> maxout(np.array([[1., 4., 3., 2.]]), pieces=2).numpy()
+    array([[4., 3.]])
+    """
+    x = as_input(input, "input", "maxout")
+    if not isinstance(pieces, numbers.Integral) or isinstance(pieces, bool):
+        raise TypeError(f"maxout: pieces must be a positive int, got {pieces!r}")
+    if pieces < 1:
+        raise ValueError(f"maxout: pieces must be a positive int, got {pieces!r}")
+    if x.ndim == 0:
+        raise ValueError("maxout: input must have at least one dimension")
+    dim = _check_dim("maxout", x, dim)
+    channels = x.shape[dim]
+    if channels % pieces:
+        raise ValueError(f"maxout: the number of channels {channels} (input dimension {dim}) is not "
+                         f"divisible by pieces={pieces}")
+    grouped = x.reshape(x.shape[:dim] + (channels // pieces, pieces) + x.shape[dim + 1:])
+    return MaxAlong.apply(grouped, axis=dim + 1)
