@@ -18,6 +18,8 @@ from .. import __version__
 SUBCOMMAND_MODULES: list[str] = [
     "kernels",
     "filter",
+    "train",
+    "eval",
 ]
 
 

@@ -110,24 +110,29 @@ def verify_file(path: Path, stem: str) -> None:
 
 
 def download_split(split: str, mirrors: Sequence[str] = MIRRORS, progress: bool = True) -> list[str]:
-    """Fetch the split's two gz files into :func:`cache_dir`; returns the failures (empty on success)."""
-    failures: list[str] = []
+    """Fetch the split's two gz files into :func:`cache_dir`; returns the failures (empty on success).
+
+    Stops at the first file that no mirror could deliver.
+    """
     folder = cache_dir()
     for stem in FILES[_check_split(split)]:
         if _find(folder, stem):
             continue
-        failures += fetch_from_mirrors(stem + ".gz", mirrors, folder / (stem + ".gz"),
-                                       lambda p, s=stem: verify_file(p, s), progress)
-    return failures
+        failures = fetch_from_mirrors(stem + ".gz", mirrors, folder / (stem + ".gz"),
+                                      lambda p, s=stem: verify_file(p, s), progress)
+        if failures:
+            return failures
+    return []
 
 
-def _not_found(split: str, data_dir, reason: str) -> FileNotFoundError:
+def _not_found(split: str, data_dir, reason: str, failures: Sequence[str] = ()) -> FileNotFoundError:
     names = [n + ".gz" for pair in FILES.values() for n in pair]
     searched = "\n".join(f"  {d}" for d in candidate_dirs(data_dir))
+    detail = ("\nDownload errors:" + "".join(f"\n  {f}" for f in failures)) if failures else ""
     return FileNotFoundError(
         f"MNIST {split!r} split not found ({reason}). Searched, in order:\n{searched}\n"
         f"Put the four files {', '.join(names)} (gzipped or not) in one of these folders, "
-        f"or pass data_dir= / --data-dir, or set CNNKIT_DATA to a folder holding mnist/."
+        f"or pass data_dir= / --data-dir, or set CNNKIT_DATA to a folder holding mnist/.{detail}"
     )
 
 
@@ -157,8 +162,8 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
         failures = download_split(split, mirrors, progress)
         found = find_split(split, data_dir)
         if found is None:
-            detail = "; ".join(failures) or "no mirrors given"
-            raise _not_found(split, data_dir, f"download failed: {detail}")
+            raise _not_found(split, data_dir, "download failed, offline?" if failures else "no mirrors given",
+                             failures)
     images_path, labels_path = found
     images, labels = read_idx(images_path, IMAGES_MAGIC), read_idx(labels_path, LABELS_MAGIC)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
