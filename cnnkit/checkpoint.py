@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +30,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .autograd import Tensor
+from .io.atomic import atomic_write
 from .nn.module import Module
 from .random import default_generator
 
@@ -87,32 +86,10 @@ def _check_metadata(metadata) -> dict[str, str] | None:
     return dict(metadata)
 
 
-def _file_mode() -> int:
-    """The mode a new file gets under the current umask (``mkstemp`` creates 0600 files)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory + ``os.replace``."""
-    directory = path.parent
-    if not directory.is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"directory for checkpoint {path} does not exist", str(directory))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``data`` to ``path`` atomically (see :mod:`cnnkit.io.atomic`)."""
+    with atomic_write(path, "checkpoint") as handle:
+        handle.write(data)
 
 
 def save(module_or_state_dict, path, metadata: Mapping[str, str] | None = None) -> Path:

@@ -11,6 +11,7 @@ import pytest
 import cnnkit
 from cnnkit import checkpoint, nn, optim
 from cnnkit.optim import lr_scheduler
+from cnnkit.io import atomic
 from helpers import torch
 
 st_torch = pytest.importorskip("safetensors.torch")
@@ -164,9 +165,9 @@ def test_atomic_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, f
         raise OSError("disk full (simulated)")
 
     if failing == "fsync":  # after the new bytes went into the temporary file
-        monkeypatch.setattr(checkpoint.os, "fsync", boom)
+        monkeypatch.setattr(atomic.os, "fsync", boom)
     elif failing == "replace":
-        monkeypatch.setattr(checkpoint.os, "replace", boom)
+        monkeypatch.setattr(atomic.os, "replace", boom)
     else:
         monkeypatch.setattr(st_numpy, "save", boom)
     with pytest.raises(OSError, match="simulated"):

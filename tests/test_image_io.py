@@ -153,7 +153,7 @@ def test_truncated_file(tmp_path, ext):
 
 
 def test_write_to_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match="folder of .* does not exist"):
+    with pytest.raises(FileNotFoundError, match="folder for image .* does not exist"):
         write_image(tmp_path / "no" / "dir" / "x.png", np.zeros((2, 2), np.uint8))
 
 

@@ -11,22 +11,14 @@ for a file that is not an image or is truncated / corrupt.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .atomic import atomic_write
+
 __all__ = ["read_image", "write_image", "to_uint8", "to_mode", "rgb_to_gray", "WRITE_FORMATS"]
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()  # read once at import: os.umask is process-wide, not thread-safe
 
 #: file extension -> Pillow format name for :func:`write_image`.
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -194,22 +186,7 @@ def write_image(path, array, *, value_range: str = "auto", quality: int = 95) ->
         img = Image.fromarray(np.ascontiguousarray(a))
     else:
         img = Image.fromarray(np.ascontiguousarray(to_uint8(a, value_range)))
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder of {path} does not exist: {folder}")
     options = {"quality": int(quality)} if fmt == "JPEG" else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **options)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path, "image") as handle:
+        img.save(handle, format=fmt, **options)
     return path
