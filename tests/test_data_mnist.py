@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import http.server
 import shutil
 import sys
@@ -206,15 +207,15 @@ def test_download_wrong_checksum_leaves_nothing(data_dir, isolated, serve):
     with pytest.raises(FileNotFoundError, match="checksum mismatch for t10k-labels-idx1-ubyte"):
         load_mnist("test", mirrors=[serve(served)], progress=False)
     cache = isolated / "cache" / "cnnkit" / "mnist"
-    assert "t10k-labels-idx1-ubyte.gz" not in _files_in(cache)
-    assert not any(n.endswith(".part") for n in _files_in(cache))
+    assert _files_in(cache) == ["t10k-images-idx3-ubyte.gz"]  # the good file only: no bad file, no temp file
 
 
-def test_verify_accepts_lecun_gz_hash(isolated, monkeypatch):
-    path = isolated / "f.gz"
-    path.write_bytes(b"not even gzip")
-    monkeypatch.setitem(mnist.GZ_SHA256, "t10k-labels-idx1-ubyte", __import__("hashlib").sha256(b"not even gzip").hexdigest())
-    mnist.verify_file(path, "t10k-labels-idx1-ubyte")  # the original gz bytes are accepted as they are
+def test_verify_accepts_lecun_gz_hash(monkeypatch):
+    stem = "t10k-labels-idx1-ubyte"
+    with pytest.raises(ValueError, match=f"checksum mismatch for {stem}"):
+        mnist.verify(gzip.compress(b"something else"), stem)
+    monkeypatch.setitem(mnist.GZ_SHA256, stem, hashlib.sha256(b"not even gzip").hexdigest())
+    mnist.verify(b"not even gzip", stem)  # the original gz bytes are accepted as they are
 
 
 def test_progress_fallback_without_tqdm(data_dir, isolated, serve, monkeypatch, capsys):

@@ -16,7 +16,9 @@ import cnnkit
 from cnnkit import checkpoint, optim
 from cnnkit import functional as F
 from cnnkit.models import textcnn
+from cnnkit.data import DataLoader
 from cnnkit.training import StopFlag, epoch_order, fit
+from cnnkit.training.loop import epoch_generator
 from cnnkit.training.mnist import build, load_data, prepare_images, train_lenet5
 from cnnkit.training.progress import Progress
 
@@ -46,6 +48,8 @@ def test_prepare_images_pads_and_normalises():
 def test_epoch_order():
     a = epoch_order(10, 0, seed=5)
     assert sorted(a) == list(range(10))
+    loader = DataLoader((np.arange(10), np.arange(10)), batch_size=3, shuffle=True, generator=epoch_generator(0, 5))
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in loader]), a)  # the order train_epoch sees
     np.testing.assert_array_equal(a, epoch_order(10, 0, seed=5))
     assert not np.array_equal(a, epoch_order(10, 1, seed=5))
 

@@ -65,7 +65,7 @@ def register(subparsers) -> None:
 
     le = models.add_parser("lenet5", help="LeNet-5 on MNIST (32x32 inputs: digits padded by 2)",
                            description="Train LeNet-5 on MNIST. Defaults (Adam lr 2e-3 with cosine decay, batch 64, "
-                                       "6 epochs) reach about 99.2%% test accuracy.")
+                                       "8 epochs) reach about 99.2%% test accuracy.")
     _common(le)
     le.add_argument("--variant", choices=("modern", "classic"), default=None,
                     help="modern: ReLU + max pooling (default); classic: tanh + average pooling")
@@ -87,7 +87,7 @@ def register(subparsers) -> None:
     tc.add_argument("--fold-ids", type=_positive_int, nargs="+", default=None, metavar="K",
                     help="run only these folds (1-based), e.g. --fold-ids 1 2")
     tc.add_argument("--patience", type=int, default=None,
-                    help="stop a fold after this many epochs without a better dev accuracy (0: never; default 3)")
+                    help="stop a fold after this many epochs without a better dev accuracy (0: never; default 2)")
     tc.add_argument("--optimizer", choices=("adadelta", "adam", "adamw", "sgd"), default=None)
     tc.add_argument("--head", choices=("linear", "ln"), default=None,
                     help="linear (Kim) or ln (LayerNorm before dropout)")

@@ -1,20 +1,22 @@
 """Fetch a file from the first working mirror, verified, written atomically.
 
-The file is streamed to a temporary file beside its destination, checked by a
-caller-supplied ``verify(path)`` (raising ``ValueError`` when the content is
-wrong), and only then moved into place with ``os.replace``. On any failure
-(network error, bad checksum, Ctrl-C) the temporary file is removed, so a
-destination that exists is always a complete, verified file.
+The file (MNIST's are at most 10 MB) is read into memory, checked by a
+caller-supplied ``verify(data)`` (raising ``ValueError`` when the content is
+wrong), and only then written with :func:`cnnkit.io.atomic.atomic_write`
+(a temporary file, then ``os.replace``). On any failure (network error, bad
+checksum, Ctrl-C) nothing is left behind, so a destination that exists is
+always a complete, verified file.
 """
 from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Sequence
+
+from ..io.atomic import atomic_write
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30
@@ -57,29 +59,26 @@ class _Progress:
             sys.stderr.flush()
 
 
-def fetch(url: str, dest: Path, verify: Callable[[Path], None], progress: bool = True) -> None:
-    """Download ``url`` to ``dest`` (atomically, after ``verify`` accepted it)."""
+def fetch(url: str, dest: Path, verify: Callable[[bytes], None], progress: bool = True) -> None:
+    """Download ``url`` into memory, ``verify`` the bytes, then write ``dest`` atomically."""
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
+        length = resp.headers.get("Content-Length")
+        bar = _Progress(dest.name, int(length) if length else None, progress)
+        chunks = []
+        try:
+            while chunk := resp.read(CHUNK):
+                chunks.append(chunk)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+    data = b"".join(chunks)
+    verify(data)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=TIMEOUT_S) as resp:
-            length = resp.headers.get("Content-Length")
-            bar = _Progress(dest.name, int(length) if length else None, progress)
-            try:
-                while chunk := resp.read(CHUNK):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-            finally:
-                bar.close()
-        verify(tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(dest, "download") as f:
+        f.write(data)
 
 
-def fetch_from_mirrors(name: str, mirrors: Sequence[str], dest: Path, verify: Callable[[Path], None],
+def fetch_from_mirrors(name: str, mirrors: Sequence[str], dest: Path, verify: Callable[[bytes], None],
                        progress: bool = True) -> list[str]:
     """Try ``mirror + name`` for each mirror until one downloads and verifies.
 

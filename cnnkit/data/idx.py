@@ -35,19 +35,22 @@ IDX_DTYPES: dict[int, np.dtype] = {
 GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic.
+def maybe_gunzip(raw: bytes, name: str = "<bytes>") -> bytes:
+    """``raw`` gunzipped when it starts with the gzip magic, else ``raw`` itself.
 
-    Raises ``ValueError`` naming ``path`` when the gzip stream is corrupt or truncated.
+    Raises ``ValueError`` naming ``name`` when the gzip stream is corrupt or truncated.
     """
-    path = Path(path)
-    raw = path.read_bytes()
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{path}: corrupt or truncated gzip data ({exc})") from None
+        raise ValueError(f"{name}: corrupt or truncated gzip data ({exc})") from None
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's content, gunzipped when it is gzipped (``ValueError`` naming ``path`` if corrupt)."""
+    return maybe_gunzip(Path(path).read_bytes(), str(path))
 
 
 def parse_idx(data: bytes, name: str = "<bytes>", magic: int | None = None) -> np.ndarray:

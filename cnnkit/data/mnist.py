@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from .download import fetch_from_mirrors, user_cache_dir
-from .idx import read_bytes, read_idx
+from .idx import maybe_gunzip, read_idx
 
 #: The file stems of each split: (images, labels).
 FILES: dict[str, tuple[str, str]] = {
@@ -99,12 +99,11 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def verify_file(path: Path, stem: str) -> None:
-    """``ValueError`` unless ``path`` is LeCun's gz file or holds the original payload of ``stem``."""
-    raw = Path(path).read_bytes()
+def verify(raw: bytes, stem: str) -> None:
+    """``ValueError`` unless ``raw`` is LeCun's gz file of ``stem`` or holds its original payload."""
     if _sha256(raw) == GZ_SHA256[stem]:
         return
-    got = _sha256(read_bytes(path))
+    got = _sha256(maybe_gunzip(raw, stem + ".gz"))
     if got != PAYLOAD_SHA256[stem]:
         raise ValueError(f"checksum mismatch for {stem}: uncompressed SHA-256 {got}, expected {PAYLOAD_SHA256[stem]}")
 
@@ -119,7 +118,7 @@ def download_split(split: str, mirrors: Sequence[str] = MIRRORS, progress: bool 
         if _find(folder, stem):
             continue
         failures = fetch_from_mirrors(stem + ".gz", mirrors, folder / (stem + ".gz"),
-                                      lambda p, s=stem: verify_file(p, s), progress)
+                                      lambda data, s=stem: verify(data, s), progress)
         if failures:
             return failures
     return []

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .. import checkpoint
+from ..io.atomic import atomic_write
 from .loop import Meter, StopFlag, evaluate, num_batches, train_epoch
 
 STATE_FILE = "training_state.safetensors"
@@ -32,20 +32,9 @@ CONFIG_KEY = "cnnkit.config"
 
 
 def write_json(path: Path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically (temporary file + ``os.replace``)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as indented JSON, atomically."""
+    with atomic_write(path, "metrics") as f:
+        f.write((json.dumps(obj, indent=2) + "\n").encode())
 
 
 def read_config(path) -> dict:

@@ -1,8 +1,9 @@
 """The training loop, written out: batches, loss, backward, optimizer step, metrics.
 
-* :func:`epoch_order`: the sample order of an epoch, a pure function of
-  ``(seed, epoch)``, so a run resumed in the middle of an epoch sees the
-  same batches as an uninterrupted one;
+* :func:`epoch_order`: the sample order of an epoch (a
+  :class:`~cnnkit.data.DataLoader` shuffling with :func:`epoch_generator`), a pure
+  function of ``(seed, epoch)``, so a run resumed in the middle of an epoch sees
+  the same batches as an uninterrupted one;
 * :func:`train_epoch`: one epoch (or its remainder, from batch ``start``);
 * :func:`evaluate`: loss and accuracy without gradients, in eval mode;
 * :class:`StopFlag`: turns Ctrl-C into "finish this batch, then stop", so the
@@ -12,6 +13,7 @@ Nothing here knows about files; :mod:`cnnkit.training.fit` adds checkpoints.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import signal
 import sys
@@ -22,12 +24,19 @@ from typing import Callable
 import numpy as np
 
 from ..autograd import Tensor, no_grad
+from ..data.loader import DataLoader
 from .progress import Progress
 
 
+def epoch_generator(epoch: int, seed: int) -> np.random.Generator:
+    """The generator that shuffles epoch ``epoch``: ``default_rng([seed, epoch])``."""
+    return np.random.default_rng([seed, epoch])
+
+
 def epoch_order(n: int, epoch: int, seed: int) -> np.ndarray:
-    """A permutation of ``range(n)`` drawn from ``default_rng([seed, epoch])``."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
+    """The sample order of epoch ``epoch`` (what the :class:`~cnnkit.data.DataLoader` of
+    :func:`train_epoch` draws): a permutation of ``range(n)`` from :func:`epoch_generator`."""
+    return epoch_generator(epoch, seed).permutation(n)
 
 
 def num_batches(n: int, batch_size: int) -> int:
@@ -111,16 +120,13 @@ def train_epoch(model, optimizer, loss_fn: Callable, inputs: np.ndarray, targets
     """
     n = len(inputs)
     total = num_batches(n, batch_size)
-    order = epoch_order(n, epoch, seed)
+    loader = DataLoader((inputs, targets), batch_size=batch_size, shuffle=True, generator=epoch_generator(epoch, seed))
     meter = meter if meter is not None else Meter()
     bar = Progress(n, desc, enabled=progress, initial=min(start * batch_size, n))
     model.train()
     try:
-        for b in range(start, total):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            x = prepare(inputs[idx]) if prepare is not None else inputs[idx]
-            y = targets[idx]
-            logits = model(_as_batch(x))
+        for b, (x, y) in enumerate(itertools.islice(loader, start, None), start):
+            logits = model(_as_batch(prepare(x) if prepare is not None else x))
             loss = loss_fn(logits, y)
             optimizer.zero_grad()
             loss.backward()
@@ -128,7 +134,7 @@ def train_epoch(model, optimizer, loss_fn: Callable, inputs: np.ndarray, targets
             if after_step is not None:
                 after_step()
             meter.update(loss.item(), logits.data, y)
-            bar.update(len(idx), meter.loss, meter.accuracy)
+            bar.update(len(y), meter.loss, meter.accuracy)
             if stop is not None and stop.requested:
                 return meter, b + 1
     finally:
