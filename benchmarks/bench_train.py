@@ -14,6 +14,9 @@ hand-written loop. Each round times one epoch of each, interleaved: PyTorch with
 threads, cnnkit, PyTorch with 1 thread. The table gives the median epoch time
 and ``ratio = cnnkit / torch`` (lower is better). The machine has 2 cores and is
 shared, so the 1-thread PyTorch column is the steadier reference under load.
+cnnkit's thread count is OpenBLAS's (``OPENBLAS_NUM_THREADS``, default: the 2 cores);
+its small GEMMs suffer badly when another process holds a core, so
+``OPENBLAS_NUM_THREADS=1`` is often faster here (the table's first row says which ran).
 Results go to ``benchmarks/results/bench_train-<timestamp>.json``.
 """
 from __future__ import annotations
@@ -116,15 +119,17 @@ def main() -> None:
     print()
     print("| library | threads | epoch s (median) | epoch s (min) | samples/s | cnnkit / this |")
     print("|---|---|---|---|---|---|")
-    for key, name, threads in (("cnnkit", "cnnkit", THREADS), ("torch2", "PyTorch", THREADS), ("torch1", "PyTorch", 1)):
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", f"{THREADS} (OpenBLAS default)")
+    for key, name, threads in (("cnnkit", "cnnkit", blas), ("torch2", "PyTorch", THREADS), ("torch1", "PyTorch", 1)):
         print(f"| {name} | {threads} | {med[key]:.2f} | {best[key]:.2f} | {len(images) / med[key]:.0f} | "
               f"{med['cnnkit'] / med[key]:.2f}x |")
     result = {
         "benchmark": "bench_train", "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "images": len(images),
         "batch_size": BATCH, "lr": LR, "rounds": args.rounds,
         "epochs": {k: [dict(seconds=t, loss=l, accuracy=a) for t, l, a in v] for k, v in runs.items()},
-        "median_s": med, "min_s": best,
-        "ratio_vs_torch_2_threads": med["cnnkit"] / med["torch2"], "ratio_vs_torch_1_thread": med["cnnkit"] / med["torch1"],
+        "median_s": med, "min_s": best, "cnnkit_openblas_threads": blas,
+        "ratio_vs_torch_2_threads": med["cnnkit"] / med["torch2"],
+        "ratio_vs_torch_1_thread": med["cnnkit"] / med["torch1"],
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
                     "cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .train import _positive_int
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate a LeNet-5 checkpoint on the MNIST test set",
@@ -15,8 +17,8 @@ def register(subparsers) -> None:
                                           "(model.safetensors or training_state.safetensors) on MNIST's test set.")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="path of the .safetensors file")
     p.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST files (or their parent)")
-    p.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test images")
+    p.add_argument("--batch-size", type=_positive_int, default=1000)
     p.set_defaults(func=run)
 
 

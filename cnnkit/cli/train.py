@@ -14,8 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
-#: Options that may differ when a LeNet-5 run is resumed (everything else must match the saved run).
-LENET_RESUME_FREE = ("epochs",)
+#: Options that may differ when a LeNet-5 run is resumed: none (the learning-rate schedule depends on
+#: ``epochs``, so a resumed run must keep every option of the saved one to reach the same result).
+LENET_RESUME_FREE: tuple[str, ...] = ()
 
 
 def _positive_int(text: str) -> int:

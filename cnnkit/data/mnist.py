@@ -166,7 +166,8 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
     images_path, labels_path = found
     images, labels = read_idx(images_path, IMAGES_MAGIC), read_idx(labels_path, LABELS_MAGIC)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{images_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}")
+        raise ValueError(f"{images_path}: expected uint8 images of shape (N, 28, 28), "
+                         f"got {images.dtype} {images.shape}")
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected uint8 labels of shape (N,), got {labels.dtype} {labels.shape}")
     if len(images) != len(labels):

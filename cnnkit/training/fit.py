@@ -13,6 +13,7 @@ Files written to ``out_dir`` (all atomically):
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -82,7 +83,10 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
         epoch, batch = info["epoch"], extra["batch"]
         meter = Meter(**extra["meter"])
         history, partial_time = extra["history"], extra["epoch_time_s"]
-        log(f"resuming from {out / STATE_FILE}: epoch {epoch + 1}, batch {batch}/{total}")
+        if epoch >= epochs:
+            log(f"{out / STATE_FILE}: the run has already finished its {epochs} epochs")
+        else:
+            log(f"resuming from {out / STATE_FILE}: epoch {epoch + 1}, batch {batch}/{total}")
 
     def save_state(ep: int, b: int, m: Meter, t: float) -> None:
         if out is not None:
@@ -97,7 +101,7 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     own_flag = stop is None
     flag = stop if stop is not None else StopFlag()
     status = "complete"
-    with flag if own_flag else _nullcontext():
+    with flag if own_flag else contextlib.nullcontext():
         while epoch < epochs:
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
@@ -133,14 +137,6 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     elif out is not None:
         checkpoint.save(model, out / MODEL_FILE, metadata={CONFIG_KEY: json.dumps(config)})
     return {"history": history, "status": status, "epoch": epoch, "batch": batch}
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def _format_row(row: dict, epochs: int) -> str:

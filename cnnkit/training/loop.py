@@ -89,7 +89,7 @@ class StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        sys.stderr.write("\nCtrl-C: stopping after this batch and saving a resumable checkpoint "
+        sys.stderr.write("\nCtrl-C: stopping after this batch and saving progress for --resume "
                          "(press Ctrl-C again to abort without saving)\n")
 
     def __enter__(self) -> "StopFlag":

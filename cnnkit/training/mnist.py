@@ -104,13 +104,14 @@ def train_lenet5(config: dict, data_dir: str | os.PathLike | None = None, out_di
     if summary["history"]:
         summary["test_accuracy"] = summary["history"][-1]["test_accuracy"]
     if out_dir is not None and feature_maps and summary["status"] == "complete":
-        paths = save_feature_maps(model, te_x[:4], Path(out_dir))
+        paths = save_feature_maps(model, te_x[:4], Path(out_dir), te_y[:4])
         log("feature maps: " + ", ".join(str(p) for p in paths))
     return summary
 
 
-def save_feature_maps(model, digits: np.ndarray, out_dir: Path) -> list[Path]:
-    """PNG grids of the ``conv1`` and ``conv2`` activations for each of ``digits`` (uint8 ``(n, 28, 28)``)."""
+def save_feature_maps(model, digits: np.ndarray, out_dir: Path, labels: np.ndarray | None = None) -> list[Path]:
+    """PNG grids of the ``conv1`` and ``conv2`` activations for each of ``digits`` (uint8 ``(n, 28, 28)``),
+    as ``out_dir/feature_maps_<layer>_digit<i>.png``."""
     from ..autograd import no_grad
 
     model.eval()
@@ -120,7 +121,8 @@ def save_feature_maps(model, digits: np.ndarray, out_dir: Path) -> list[Path]:
     for i in range(len(digits)):
         for name, act in maps.items():
             path = out_dir / f"feature_maps_{name}_digit{i}.png"
-            _save_grid(digits[i], act.data[i], path, f"{name} on test digit {i}")
+            label = f" (label {int(labels[i])})" if labels is not None else ""
+            _save_grid(digits[i], act.data[i], path, f"LeNet-5 {name} activations on test image {i}{label}")
             paths.append(path)
     return paths
 

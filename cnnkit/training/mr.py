@@ -22,6 +22,7 @@ the folds already there (a fold interrupted by Ctrl-C starts over).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -39,7 +40,7 @@ from ..random import manual_seed
 from .fit import METRICS_FILE, write_json
 from .loop import StopFlag, evaluate, train_epoch
 
-DEFAULTS = dict(model="textcnn", dataset="mr", folds=10, fold_ids=None, epochs=10, patience=2, batch_size=50,
+DEFAULTS = dict(model="textcnn", dataset="mr", folds=10, fold_ids=None, epochs=6, patience=2, batch_size=50,
                 optimizer="adam", lr=None, seed=0, embed_dim=300, windows=[3, 4, 5], maps=100, dropout=0.5,
                 head="linear", max_norm=3.0, dev_fraction=0.1, limit=None)
 DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
@@ -162,9 +163,7 @@ def train_textcnn_cv(config: dict, data_dir: str | os.PathLike | None = None,
 
     own_flag = stop is None
     flag = stop if stop is not None else StopFlag()
-    if own_flag:
-        flag.__enter__()
-    try:
+    with flag if own_flag else contextlib.nullcontext():
         for f in fold_ids:
             if f in done:
                 continue
@@ -180,9 +179,6 @@ def train_textcnn_cv(config: dict, data_dir: str | os.PathLike | None = None,
             log(f"fold {f}: test accuracy {100 * r['test_accuracy']:.2f}% (best dev epoch {r['best_epoch']}) | "
                 f"mean over {s['folds_done']} folds {100 * s['mean_test_accuracy']:.2f}%")
             write("running")
-    finally:
-        if own_flag:
-            flag.__exit__(None, None, None)
     if status == "complete" and len({r["fold"] for r in results}) < k:
         status = "partial"
     write(status)

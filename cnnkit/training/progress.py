@@ -12,7 +12,9 @@ import time
 
 def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
-    return f"{seconds // 60:d}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    if seconds < 3600:
+        return f"{seconds // 60:d}:{seconds % 60:02d}"
+    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class Progress:
