@@ -20,6 +20,8 @@ SUBCOMMAND_MODULES: list[str] = [
     "filter",
     "summary",  # cnnkit.cli.summary: model table with receptive fields
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
+    "train",
+    "eval",
 ]
 
 

@@ -6,3 +6,6 @@ from .optimizer import Optimizer
 from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+from .adadelta import Adadelta  # noqa: E402
+
+__all__ += ["Adadelta"]
