@@ -79,6 +79,31 @@ def test_pictures_are_legible_pngs(tmp_path, rng):
         save_kernel_grid(np.zeros((3, 3)), tmp_path / "x.png")
 
 
+def test_feature_grid_with_input_tile_and_atomic_write(tmp_path, rng, monkeypatch):
+    digit = np.zeros((16, 16))
+    digit[4:12, 7:9] = 255.0  # a bright bar: the input tile is drawn in gray, unlike the viridis maps
+    maps = rng.standard_normal((3, 8, 8))
+    path = tmp_path / "with_input.png"
+    arr = _check_png(save_feature_grid(maps, path, batched=False, input_image=digit))
+    gray = (np.abs(arr[..., 0].astype(int) - arr[..., 1]) < 3) & (np.abs(arr[..., 1].astype(int) - arr[..., 2]) < 3)
+    assert (gray & (arr[..., 0] > 240)).sum() > 20  # the white bar of the input tile is there
+    with pytest.raises(ValueError, match=r"input_image must be \(H, W\), got shape \(2, 3, 3\)"):
+        save_feature_grid(maps, tmp_path / "x.png", batched=False, input_image=np.zeros((2, 3, 3)))
+    # a failing save leaves the previous picture intact and no temporary file behind
+    good = path.read_bytes()
+    from matplotlib.figure import Figure
+
+    def broken_savefig(self, fname, **kw):
+        fname.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_feature_grid(maps, path, batched=False)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["with_input.png"]
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "cnnkit", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=180)

@@ -170,6 +170,10 @@ def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
     assert metrics["config"]["limit_train"] == 300 and metrics["config"]["model"] == "lenet5"
     assert (out / "feature_maps_conv1_digit0.png").stat().st_size > 0
     assert (out / "feature_maps_conv2_digit3.png").stat().st_size > 0
+    from PIL import Image
+
+    with Image.open(out / "kernels_conv1.png") as im:  # conv1's six 5x5 kernels, drawn by cnnkit.viz
+        assert im.format == "PNG" and im.size[0] >= 300 and im.size[1] >= 200
     acc = metrics["history"][0]["test_accuracy"]
     proc = _cli("eval", out / "model.safetensors", "--data-dir", data_dir, "--limit-test", 200)
     assert f"test accuracy {100 * acc:.2f}%" in proc.stdout

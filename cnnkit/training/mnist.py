@@ -111,42 +111,19 @@ def train_lenet5(config: dict, data_dir: str | os.PathLike | None = None, out_di
 
 def save_feature_maps(model, digits: np.ndarray, out_dir: Path, labels: np.ndarray | None = None) -> list[Path]:
     """PNG grids of the ``conv1`` and ``conv2`` activations for each of ``digits`` (uint8 ``(n, 28, 28)``),
-    as ``out_dir/feature_maps_<layer>_digit<i>.png``."""
+    as ``out_dir/feature_maps_<layer>_digit<i>.png``, and of conv1's kernels as
+    ``out_dir/kernels_conv1.png`` (drawn with :mod:`cnnkit.viz`)."""
     from ..autograd import no_grad
+    from ..viz import save_feature_grid, save_kernel_grid
 
     model.eval()
     with no_grad():
         maps = model.feature_maps(prepare_images(digits))
-    paths = []
+    paths = [save_kernel_grid(model.conv1.weight, out_dir / "kernels_conv1.png", title="LeNet-5 conv1 kernels")]
     for i in range(len(digits)):
         for name, act in maps.items():
-            path = out_dir / f"feature_maps_{name}_digit{i}.png"
             label = f" (label {int(labels[i])})" if labels is not None else ""
-            _save_grid(digits[i], act.data[i], path, f"LeNet-5 {name} activations on test image {i}{label}")
-            paths.append(path)
+            paths.append(save_feature_grid(act.data[i], out_dir / f"feature_maps_{name}_digit{i}.png",
+                                           title=f"LeNet-5 {name} activations on test image {i}{label}",
+                                           batched=False, input_image=digits[i]))
     return paths
-
-
-def _save_grid(digit: np.ndarray, maps: np.ndarray, path: Path, title: str) -> None:
-    """A minimal matplotlib grid: the input digit, then one panel per channel of ``maps`` ``(C, H, W)``."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError("feature-map pictures need matplotlib: pip install cnnkit[plot]") from exc
-    n = len(maps) + 1
-    cols = min(n, 9)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows + 0.4), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes.flat[0].imshow(digit, cmap="gray_r")
-    axes.flat[0].set_title("input", fontsize=7)
-    for c, m in enumerate(maps):
-        axes.flat[c + 1].imshow(m, cmap="viridis")
-        axes.flat[c + 1].set_title(f"map {c}", fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

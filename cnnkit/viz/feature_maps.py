@@ -17,6 +17,7 @@ import numpy as np
 
 from ..analysis.hooks import run_recorded
 from ..autograd import Tensor
+from ..io.atomic import atomic_write
 from ..nn.module import Module
 
 __all__ = ["feature_maps", "save_feature_grid", "save_kernel_grid", "conv_layer_names"]
@@ -94,6 +95,15 @@ def feature_maps(model: Module, image, layers: Iterable[str] | None = None) -> d
     return out
 
 
+def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (a failed save leaves no partial file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "picture") as handle:
+        fig.savefig(handle, format="png")
+    return path
+
+
 def _grid(n: int) -> tuple[int, int]:
     cols = math.ceil(math.sqrt(n))
     return math.ceil(n / cols), cols
@@ -101,7 +111,7 @@ def _grid(n: int) -> tuple[int, int]:
 
 def save_feature_grid(activations, path: str | Path, title: str | None = None, max_maps: int = 64,
                       cmap: str = "viridis", batched: bool = True,
-                      channel_names: Mapping[int, str] | None = None) -> Path:
+                      channel_names: Mapping[int, str] | None = None, input_image=None) -> Path:
     """Save one layer's feature maps as a PNG grid, one tile per channel.
 
     ``activations``: ``(N, C, H, W)`` (sample 0 is drawn) or 1-D maps ``(N, C, L)``
@@ -110,6 +120,8 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
     Each channel is scaled to its own min..max (a constant channel is drawn flat
     and labelled so); at most ``max_maps`` channels are drawn. The title names the
     layer and the shape; ``channel_names`` adds a name to a channel's label.
+    ``input_image`` (2-D maps only): an ``(H, W)`` picture drawn as the first tile,
+    labelled "input", so a map can be compared with what produced it.
     """
     if not isinstance(max_maps, int) or isinstance(max_maps, bool) or max_maps < 1:
         raise ValueError(f"save_feature_grid: max_maps must be a positive int, got {max_maps!r}")
@@ -138,11 +150,23 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
     else:
         channels = a.shape[0]
         n = min(channels, max_maps)
-        rows, cols = _grid(n)
+        first = 0
+        if input_image is not None:
+            picture = np.asarray(input_image, dtype=np.float64)
+            if picture.ndim != 2:
+                raise ValueError(f"save_feature_grid: input_image must be (H, W), got shape {picture.shape}")
+            first = 1
+        rows, cols = _grid(n + first)
         tile = max(1.0, min(2.0, 10.0 / cols))
         fig = Figure(figsize=(max(cols * tile, 5.0), rows * tile + 0.9), dpi=100)  # wide enough for the title
+        if first:
+            ax = fig.add_subplot(rows, cols, 1)
+            ax.imshow(picture, cmap="gray", interpolation="nearest")
+            ax.set_title("input", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
         for c in range(n):
-            ax = fig.add_subplot(rows, cols, c + 1)
+            ax = fig.add_subplot(rows, cols, c + 1 + first)
             m = a[c]
             lo, hi = float(m.min()), float(m.max())
             ax.imshow((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m), cmap=cmap, vmin=0, vmax=1,
@@ -155,10 +179,7 @@ def save_feature_grid(activations, path: str | Path, title: str | None = None, m
                 else "1 channel" if channels == 1 else f"{channels} channels")
         fig.suptitle(f"{heading}\nshape {list(shape)}: {note}, each scaled to its own min..max", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _save(fig, path)
 
 
 def save_kernel_grid(conv_weight, path: str | Path, title: str | None = None, max_kernels: int = 64,
@@ -210,7 +231,4 @@ def save_kernel_grid(conv_weight, path: str | Path, title: str | None = None, ma
     fig.suptitle(f"{title or 'kernels'}  weight {list(w.shape)}\n{shown} kernels"
                  + ("" if rgb else ", red > 0 > blue"), fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    return _save(fig, path)
