@@ -67,6 +67,18 @@ def _text_width(draw, text: str, font) -> float:
     return draw.textlength(text, font=font)
 
 
+def _wrap(draw, text: str, font, width: float) -> list[str]:
+    """Greedy word wrap of ``text`` into lines no wider than ``width`` pixels
+    (a single word longer than ``width`` gets a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and _text_width(draw, f"{lines[-1]} {word}", font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def _matrix_cells(kernel: np.ndarray) -> tuple[list[list[str]], str]:
     """Cell strings and a prefix such as ``"1/16 x"`` (empty for integer matrices)."""
     k = as_kernel(kernel).astype(np.float64)
@@ -130,13 +142,20 @@ def render_sheet(panels: Sequence[SheetPanel], columns: int = 4, tile: int = 384
     cell_w = max([tw] + [_matrix_size(probe, p.kernel, body_font, line)[0] for p in panels if p.kernel is not None])
     cell_h = th + gap + caption_h
     rows = -(-len(panels) // columns)
-    title_h = (40 if title else 0) + (24 if subtitle else 0)
-    sheet = Image.new("RGB", (pad + columns * (cell_w + pad), title_h + pad + rows * (cell_h + pad)), BACKGROUND)
+    sheet_w = pad + columns * (cell_w + pad)
+    title_lines = _wrap(probe, title, title_font, sheet_w - 2 * pad)
+    subtitle_lines = _wrap(probe, subtitle, body_font, sheet_w - 2 * pad)
+    title_h = 30 * len(title_lines) + (10 if title_lines else 0) + 20 * len(subtitle_lines) + (4 if subtitle_lines else 0)
+    sheet = Image.new("RGB", (sheet_w, title_h + pad + rows * (cell_h + pad)), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text((pad, pad + 4), title, font=title_font, fill=INK)
-    if subtitle:
-        draw.text((pad, pad + (40 if title else 4)), subtitle, font=body_font, fill=MUTED)
+    ty = pad + 4
+    for text in title_lines:
+        draw.text((pad, ty), text, font=title_font, fill=INK)
+        ty += 30
+    ty += 6 if title_lines else 0
+    for text in subtitle_lines:
+        draw.text((pad, ty), text, font=body_font, fill=MUTED)
+        ty += 20
     for n, panel in enumerate(panels):
         r, c = divmod(n, columns)
         x = pad + c * (cell_w + pad)

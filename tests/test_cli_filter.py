@@ -155,3 +155,21 @@ def test_contact_sheet(tmp_path):
     # a panel is pasted unscaled when tile >= the image (here at the 16-pixel margin)
     single = np.asarray(render_sheet([SheetPanel(camera, "original")], columns=1, tile=512))
     np.testing.assert_array_equal(single[16:16 + 512, 16:16 + 512, 0], camera)
+
+
+def test_sheet_headings_wrap_to_the_sheet_width():
+    from PIL import ImageDraw
+
+    from cnnkit.sheet import _font, _text_width, _wrap
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = _font(14)
+    text = "Edge kernels (weights sum to 0): |result| scaled so its 99.5th percentile is white. " * 3
+    lines = _wrap(draw, text, font, 300)
+    assert len(lines) > 3 and " ".join(lines) == " ".join(text.split())
+    assert all(_text_width(draw, line, font) <= 300 for line in lines)
+    # a narrow sheet grows downwards instead of cutting its subtitle off
+    panel = SheetPanel(np.zeros((64, 64), np.uint8), "blank")
+    short = render_sheet([panel], columns=1, tile=64, title="t", subtitle="s")
+    long = render_sheet([panel], columns=1, tile=64, title="t", subtitle=text)
+    assert long.size[0] == short.size[0] and long.size[1] >= short.size[1] + 20 * (len(_wrap(draw, text, font, 64)) - 1)
