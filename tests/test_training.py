@@ -15,7 +15,7 @@ import pytest
 import cnnkit
 from cnnkit import checkpoint, optim
 from cnnkit import functional as F
-from cnnkit.models import textcnn
+from cnnkit.models import lenet5, textcnn
 from cnnkit.data import DataLoader
 from cnnkit.training import StopFlag, epoch_order, fit
 from cnnkit.training.loop import epoch_generator
@@ -177,6 +177,15 @@ def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
     acc = metrics["history"][0]["test_accuracy"]
     proc = _cli("eval", out / "model.safetensors", "--data-dir", data_dir, "--limit-test", 200)
     assert f"test accuracy {100 * acc:.2f}%" in proc.stdout
+    # the trained checkpoint goes straight into `cnnkit features` (architecture from its config)
+    from cnnkit.data import load_mnist
+    from cnnkit.io import write_image
+
+    digit = tmp_path / "digit.png"
+    write_image(digit, load_mnist("test", data_dir, download=False)[0][0])
+    proc = _cli("features", out / "model.safetensors", digit, "--out", tmp_path / "maps")
+    written = sorted(p.name for p in (tmp_path / "maps").iterdir())
+    assert written == ["00_input.png", "01_conv1.png", "02_conv2.png", "kernels_conv1.png"], written
     again = _cli("train", "lenet5", "--out", out, "--data-dir", data_dir, check=False)
     assert again.returncode == 2 and "already holds a run: pass --resume" in again.stderr
     clash = _cli("train", "lenet5", "--out", out, "--resume", "--lr", 0.5, check=False)
@@ -217,3 +226,18 @@ def test_cli_textcnn_folds(data_dir, tmp_path):
                 "--out", out, "--data-dir", data_dir, "--no-progress", "--resume")
     assert "mean test accuracy over 3 folds" in proc.stdout  # folds 1 and 2 reused, fold 3 run
     assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
+
+
+def test_trained_checkpoint_resolves_to_its_variant(tmp_path):
+    from cnnkit import checkpoint
+    from cnnkit.analysis.zoo import resolve_model
+    from cnnkit.training.fit import CONFIG_KEY
+
+    cnnkit.manual_seed(3)
+    trained = lenet5("classic")
+    path = tmp_path / "model.safetensors"
+    checkpoint.save(trained, path, metadata={CONFIG_KEY: json.dumps({"model": "lenet5", "variant": "classic"})})
+    model, shape = resolve_model(str(path))
+    assert model.variant == "classic" and shape == (1, 1, 32, 32)
+    x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(model.eval()(x).numpy(), trained.eval()(x).numpy())

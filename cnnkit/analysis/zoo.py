@@ -4,8 +4,9 @@ that turns a command-line MODEL argument into a model.
 A MODEL is a zoo name (:data:`ZOO`, random weights, seeded), a ``.py`` file that
 defines ``model`` (and optionally ``input_shape``), or a ``.safetensors``
 checkpoint of a zoo model (the architecture comes from ``--model NAME``, from
-the checkpoint's metadata key ``"model"``, or from the start of the file name,
-e.g. ``lenet5_epoch3.safetensors``).
+the checkpoint's metadata key ``"model"``, from the training configuration that
+``cnnkit train lenet5`` stores in its checkpoints (which also gives the
+variant), or from the start of the file name, e.g. ``lenet5_epoch3.safetensors``).
 
 The seed's examples are here, so that their numbers can be read off a table:
 
@@ -176,6 +177,24 @@ def _checkpoint_arch(path: Path, model_name: str | None) -> str:
                      f"(one of {', '.join(ZOO)}), or save it with metadata {{'model': NAME}}")
 
 
+def _trained_lenet5(path: Path) -> nn.Module | None:
+    """The LeNet-5 of the variant a ``cnnkit train lenet5`` checkpoint was trained as
+    (its ``cnnkit.config`` metadata), or ``None`` for any other checkpoint."""
+    import json
+
+    from .. import checkpoint
+    from ..models import lenet5
+    from ..training.fit import CONFIG_KEY
+    raw = checkpoint.load_metadata(path).get(CONFIG_KEY)
+    try:
+        config = json.loads(raw) if raw else {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(config, dict) or config.get("model") != "lenet5":
+        return None
+    return lenet5(variant=config.get("variant", "modern"))
+
+
 def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a safetensors checkpoint (PyTorch key names) into ``model``, strictly
     (:func:`cnnkit.checkpoint.load_into`)."""
@@ -192,6 +211,9 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
     if path.suffix == ".safetensors":
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {spec} not found")
+        trained = None if model_name else _trained_lenet5(path)
+        if trained is not None:
+            return load_weights(trained, path), ZOO["lenet5"].input_shape
         model, shape = build(_checkpoint_arch(path, model_name), seed)
         return load_weights(model, path), shape
     if path.suffix == ".py":
