@@ -136,3 +136,33 @@ def gradcheck(fn: Callable, inputs: Sequence[np.ndarray], *, grad_inputs: Sequen
                 ana = float(np.sum(t.grad * v))
                 assert abs(num - ana) <= rtol * max(1.0, abs(num)), (
                     f"directional finite difference, input {i} [{config}]: numeric {num} vs analytic {ana}")
+
+
+# ------------------------------------------------------------- optimizers
+OPTIM_SHAPES = [(3, 4), (5,), (2, 1, 3)]
+OPTIM_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+
+def optimizer_problem(dtype, seed: int = 0, n_steps: int = 6):
+    """Initial parameters (:data:`OPTIM_SHAPES`) and a gradient per step for optimizer tests;
+    parameter 1 gets no gradient (``None``) in step 2, which every optimizer must skip."""
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+    grads = [[None if (step == 2 and i == 1) else rng.standard_normal(s).astype(dtype)
+              for i, s in enumerate(OPTIM_SHAPES)] for step in range(n_steps)]
+    return params, grads
+
+
+def step_both(ck_opt, th_opt, ck, th, grads, config: str, dtype) -> None:
+    """Feed the same gradients to a cnnkit and a torch optimizer step by step, asserting
+    after every step that the parameters agree (and kept their dtype)."""
+    for step, step_grads in enumerate(grads):
+        for p, q, g in zip(ck, th, step_grads):
+            p.grad = None if g is None else g.copy()
+            q.grad = None if g is None else torch.tensor(g)
+        ck_opt.step()
+        th_opt.step()
+        for i, (p, q) in enumerate(zip(ck, th)):
+            assert p.dtype == dtype
+            np.testing.assert_allclose(p.data, q.detach().numpy(), **OPTIM_TOL[dtype],
+                                       err_msg=f"param {i} after step {step + 1} [{config}]")

@@ -55,6 +55,17 @@ def _compare_grads(ck_model, th_model, config):
                                    err_msg=f"grad of {name} [{config}]")
 
 
+def _compare_forward_backward(model, ref, inputs, y, out_shape, label):
+    """Logits (float32, ``out_shape``) and, after cross-entropy, every parameter gradient equal torch's."""
+    out = model(inputs)
+    out_ref = ref(torch.tensor(inputs))
+    assert out.shape == out_shape and out.dtype == np.float32, label
+    np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=2e-4, atol=2e-5, err_msg=label)
+    F.cross_entropy(out, y).backward()
+    TF.cross_entropy(out_ref, torch.tensor(y)).backward()
+    _compare_grads(model, ref, label)
+
+
 @pytest.mark.parametrize("variant", ["modern", "classic"])
 def test_lenet5_matches_torch(variant, rng):
     cnnkit.manual_seed(0)
@@ -66,13 +77,7 @@ def test_lenet5_matches_torch(variant, rng):
     _load_into_torch(model, ref)
     x = rng.standard_normal((3, 1, 32, 32)).astype(np.float32)
     y = np.array([1, 7, 3])
-    out = model(x)
-    out_ref = ref(torch.tensor(x))
-    assert out.shape == (3, 10) and out.dtype == np.float32
-    np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=2e-4, atol=2e-5)
-    F.cross_entropy(out, y).backward()
-    TF.cross_entropy(out_ref, torch.tensor(y)).backward()
-    _compare_grads(model, ref, f"lenet5 {variant}")
+    _compare_forward_backward(model, ref, x, y, (3, 10), f"lenet5 {variant}")
     maps = model.feature_maps(x)
     assert maps["conv1"].shape == (3, 6, 28, 28) and maps["conv2"].shape == (3, 16, 10, 10)
 
@@ -95,13 +100,7 @@ def test_textcnn_matches_torch(head, windows, rng):
     ids = rng.integers(0, 30, size=(4, 9))
     ids[:, :2] = 0  # padding in front, as Kim
     y = np.array([0, 1, 1, 0])
-    out = model(ids)
-    out_ref = ref(torch.tensor(ids))
-    assert out.shape == (4, 2) and out.dtype == np.float32
-    np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=2e-4, atol=2e-5)
-    F.cross_entropy(out, y).backward()
-    TF.cross_entropy(out_ref, torch.tensor(y)).backward()
-    _compare_grads(model, ref, f"textcnn {head} {windows}")
+    _compare_forward_backward(model, ref, ids, y, (4, 2), f"textcnn {head} {windows}")
     assert np.all(model.embedding.weight.grad[0] == 0)  # the padding vector is never trained
 
 

@@ -9,11 +9,9 @@ import pytest
 
 import cnnkit
 from cnnkit import nn, optim
-from helpers import torch
+from helpers import OPTIM_TOL as TOL, step_both, torch
+from helpers import optimizer_problem as _problem
 
-SHAPES = [(3, 4), (5,), (2, 1, 3)]
-N_STEPS = 6
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 
 SGD_GRID = [dict(lr=0.1, momentum=m, dampening=d, nesterov=n, weight_decay=wd, maximize=mx)
             for m, d, n, wd, mx in itertools.product([0.0, 0.9], [0.0, 0.5], [False, True], [0.0, 0.01], [False, True])
@@ -25,15 +23,6 @@ ADAMW_GRID = [dict(lr=0.01, weight_decay=wd, amsgrad=a, maximize=mx)
               for wd, a, mx in itertools.product([1e-2, 0.0, 0.5], [False, True], [False, True])]
 CASES = ([("SGD", kw) for kw in SGD_GRID] + [("Adam", kw) for kw in ADAM_GRID] + [("AdamW", kw) for kw in ADAMW_GRID]
          + [("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True))])
-
-
-def _problem(dtype, seed=0):
-    """Initial parameters and a gradient per step (None: that parameter gets no gradient that step)."""
-    rng = np.random.default_rng(seed)
-    params = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    grads = [[None if (step == 2 and i == 1) else rng.standard_normal(s).astype(dtype)
-              for i, s in enumerate(SHAPES)] for step in range(N_STEPS)]
-    return params, grads
 
 
 def _run_both(name, kwargs, dtype, groups=None):
@@ -49,16 +38,7 @@ def _run_both(name, kwargs, dtype, groups=None):
     ck_opt = getattr(optim, name)(grouped(ck), **kwargs)
     th_opt = getattr(torch.optim, name)(grouped(th), **kwargs)
     config = f"{name} {kwargs} groups={groups} {np.dtype(dtype).name}"
-    for step, step_grads in enumerate(grads):
-        for p, q, g in zip(ck, th, step_grads):
-            p.grad = None if g is None else g.copy()
-            q.grad = None if g is None else torch.tensor(g)
-        ck_opt.step()
-        th_opt.step()
-        for i, (p, q) in enumerate(zip(ck, th)):
-            assert p.dtype == dtype
-            np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[dtype],
-                                       err_msg=f"param {i} after step {step + 1} [{config}]")
+    step_both(ck_opt, th_opt, ck, th, grads, config, dtype)
     return ck_opt, th_opt, ck, th, config
 
 

@@ -8,35 +8,12 @@ import pytest
 
 from cnnkit import nn, optim
 from cnnkit.checkpoint import load_training_state, save_training_state
-from helpers import torch
+from helpers import OPTIM_TOL as TOL, step_both as _step_both, torch
+from helpers import optimizer_problem as _problem
 
-SHAPES = [(3, 4), (5,), (2, 1, 3)]
-N_STEPS = 6
-TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 GRID = [dict(lr=lr, rho=rho, eps=eps, weight_decay=wd, maximize=mx)
         for lr, rho, eps, wd, mx in itertools.product([1.0, 0.1], [0.9, 0.95], [1e-6, 1e-2], [0.0, 0.05],
                                                       [False, True])]
-
-
-def _problem(dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    params = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-    grads = [[None if (step == 2 and i == 1) else rng.standard_normal(s).astype(dtype)
-              for i, s in enumerate(SHAPES)] for step in range(N_STEPS)]
-    return params, grads
-
-
-def _step_both(ck_opt, th_opt, ck, th, grads, config, dtype):
-    for step, step_grads in enumerate(grads):
-        for p, q, g in zip(ck, th, step_grads):
-            p.grad = None if g is None else g.copy()
-            q.grad = None if g is None else torch.tensor(g)
-        ck_opt.step()
-        th_opt.step()
-        for i, (p, q) in enumerate(zip(ck, th)):
-            assert p.dtype == dtype
-            np.testing.assert_allclose(p.data, q.detach().numpy(), **TOL[dtype],
-                                       err_msg=f"param {i} after step {step + 1} [{config}]")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
