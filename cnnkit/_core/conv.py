@@ -135,6 +135,16 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -
     return np.matmul(a, b, out=out)
 
 
+def _phase_images(scratch: _Scratch, grid: PhaseGrid, x: np.ndarray) -> np.ndarray:
+    """The phase images of ``x`` ``(nb, C, *S)``: a view of ``x`` when possible (stride 1, no
+    padding, one sample or one channel: e.g. a large unpadded image costs no copy), else built
+    in the scratch buffer."""
+    img = grid.image_view(x)
+    if img is None:
+        img = grid.build(x, scratch.get("grid", grid.image_shape(x.shape[1], x.shape[0])))
+    return img
+
+
 def _columns(scratch: _Scratch, grid: PhaseGrid, img: np.ndarray, band) -> np.ndarray:
     """im2col of a band: ``col[c, k, n, m] = G[r_k][c, n, m + shift_k]``, ``(C, K, n1 - n0, m1 - m0)``."""
     n0, n1, m0, m1 = band
@@ -165,7 +175,7 @@ def conv_nd(x: np.ndarray, w: np.ndarray, stride: Sequence[int], pads: Pads, dil
     w_mat = w.reshape(groups, og, cg * kk)
     with _Scratch(x.dtype) as scratch:
         for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
-            img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, c1 - c0)))
+            img = _phase_images(scratch, grid, x[c0:c1])
             for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
                 n0, n1, m0, m1 = band
                 col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
@@ -352,7 +362,7 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
     with _Scratch(x.dtype) as scratch:
         for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
             nb = c1 - c0
-            img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
+            img = _phase_images(scratch, grid, x[c0:c1])
             for band in _bands(grid, nb, channels * kk * x.itemsize):
                 n0, n1, m0, m1 = band
                 col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)

@@ -73,6 +73,8 @@ class PhaseGrid:
              sum((k * d // s) * step for k, d, s, step in zip(off, dilation, stride, self.row_strides)))
             for off in kernel_offsets(kernel))
         self.slices = tuple(self._phase_slices(r) for r in self.phases)
+        #: one phase, no padding: the phase image of a sample is its input, unchanged
+        self.identity = all(st == 1 for st in self.stride) and not any(lo or hi for lo, hi in self.pads)
 
     # ------------------------------------------------------------ sizes
     def image_shape(self, channels: int, nb: int) -> tuple[int, ...]:
@@ -125,6 +127,15 @@ class PhaseGrid:
                 view[inner + (slice(0, box.start),)] = 0
                 view[inner + (slice(box.stop, None),)] = 0
         return img
+
+    def image_view(self, x: np.ndarray) -> np.ndarray | None:
+        """The phase images of ``x`` ``(nb, C, *S)`` as a view of ``x`` (no copy) when they are
+        ``x``'s own memory: :attr:`identity` geometry, C-contiguous ``x`` and one sample or one
+        channel (then channel-major order is ``x``'s order); else ``None`` (use :meth:`build`)."""
+        nb, channels = x.shape[:2]
+        if not self.identity or (nb > 1 and channels > 1) or not x.flags.c_contiguous:
+            return None
+        return x.reshape((1, channels, nb, self.positions))
 
     def unbuild(self, img: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`build` (un-phase and crop): ``out`` ``(nb, C, *S)`` from ``img``,
