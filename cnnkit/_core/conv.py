@@ -330,18 +330,31 @@ def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
 
 
 # ---------------------------------------------------------------- weight gradient
-def _gy_transposed(scratch: _Scratch, grid: PhaseGrid, gy: np.ndarray, m0: int, m1: int, groups: int) -> np.ndarray:
-    """``gyᵀ`` of a band on the grid columns (zero between the outputs), ``(g, cols, O/g)``.
+#: Output channels per group up to which the weight gradient multiplies ``gy`` in its plain
+#: ``(O/g, cols)`` layout by the transposed column operand, instead of building a transposed
+#: copy of ``gy`` (slow when its inner axis, O/g, is short): LeNet conv1 (O/g = 6) gains ~10-25%,
+#: LeNet conv2 (O/g = 16) loses ~5% (benchmarks/bench_conv.py shapes).
+PLAIN_GY_MAX_OG = 8
 
-    A contiguous transposed copy runs the GEMM faster than a transposed operand;
-    with one output channel per group the plain ``(g, 1, cols)`` layout is
-    already contiguous along the reduction."""
+
+def _weight_grad_band(scratch: _Scratch, grid: PhaseGrid, col: np.ndarray, gy: np.ndarray,
+                      m0: int, m1: int, groups: int) -> np.ndarray:
+    """One band's share of ``gwᵀ`` ``(g, C/g*K, O/g)``: ``col @ gyᵀ`` with ``col`` ``(g, C/g*K, cols)``
+    and ``gy`` the band's outputs on the grid columns (zero between the outputs).
+
+    With one output channel per group ``gy``'s plain ``(g, cols, 1)`` layout is already
+    contiguous along the reduction; up to :data:`PLAIN_GY_MAX_OG` the product is
+    ``(gy @ colᵀ)ᵀ`` on the plain layout; above, a contiguous transposed copy of ``gy``
+    runs the GEMM faster than a transposed operand."""
     nb, out_ch = gy.shape[:2]
     og = out_ch // groups
-    if og == 1:
-        return grid.place(gy, scratch.get("ygrid", (out_ch, nb, m1 - m0)), m0).reshape(groups, -1, 1)
+    if og <= PLAIN_GY_MAX_OG:
+        plain = grid.place(gy, scratch.get("ygrid", (out_ch, nb, m1 - m0)), m0)
+        if og == 1:
+            return np.matmul(col, plain.reshape(groups, -1, 1))
+        return np.matmul(plain.reshape(groups, og, -1), col.transpose(0, 2, 1)).transpose(0, 2, 1)
     gy_t = grid.place(gy, scratch.get("ygrid", (nb, m1 - m0, out_ch)), m0, transposed=True)
-    return gy_t.reshape(-1, groups, og).transpose(1, 0, 2)
+    return np.matmul(col, gy_t.reshape(-1, groups, og).transpose(1, 0, 2))
 
 
 def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -366,5 +379,5 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
             for band in _bands(grid, nb, channels * kk * x.itemsize):
                 n0, n1, m0, m1 = band
                 col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
-                gw_t += np.matmul(col, _gy_transposed(scratch, grid, gy[c0 + n0:c0 + n1], m0, m1, groups))
+                gw_t += _weight_grad_band(scratch, grid, col, gy[c0 + n0:c0 + n1], m0, m1, groups)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape((out_ch, cg) + kernel)
