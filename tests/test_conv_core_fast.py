@@ -45,8 +45,7 @@ GROUPINGS = {
 MODES = {
     "default": {},
     "sample_chunks": {"GRID_BUDGET_BYTES": 1},  # one sample per batch chunk
-    # a few samples per band (small shapes); the weight gradient's transposed copy of gy for every O/g
-    "sample_bands": {"COL_BUDGET_BYTES": 3000, "PLAIN_GY_MAX_OG": 1},
+    "sample_bands": {"COL_BUDGET_BYTES": 3000},  # a few samples per band (small shapes)
     "row_bands": {"COL_BUDGET_BYTES": 1, "GRID_BUDGET_BYTES": 1},  # one grid row per band
 }
 TRANSPOSE = ("auto", "scatter", "phases")
@@ -277,15 +276,6 @@ def _record(monkeypatch, seen):
         seen["outer product" if a.shape[2] == 1 else "group matmul"] += 1
         return group_matmul(a, b, out)
 
-    weight_grad_band = core._weight_grad_band
-
-    def rec_weight_grad_band(scratch, grid, col, gy, m0, m1, groups):
-        og = gy.shape[1] // groups
-        seen["gy column vector" if og == 1 else
-             "gy plain, transposed col" if og <= core.PLAIN_GY_MAX_OG else "gy transposed copy"] += 1
-        return weight_grad_band(scratch, grid, col, gy, m0, m1, groups)
-
-    monkeypatch.setattr(core, "_weight_grad_band", rec_weight_grad_band)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
     monkeypatch.setattr(core, "_transpose_by_phases", rec_phases)
@@ -305,8 +295,7 @@ def test_every_branch_is_exercised(monkeypatch):
             _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
     expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
-                "outer product", "group matmul", "gy column vector", "gy plain, transposed col",
-                "gy transposed copy"}
+                "outer product", "group matmul"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
     from cnnkit._core.grid import PhaseGrid

@@ -29,7 +29,8 @@ the samples ``n`` and grid columns ``m`` of a chunk:
   *phases* (``x[..., r::stride]`` is a stride-1 convolution of ``y`` with the
   taps of phase ``r``: sub-pixel decomposition, each element written once);
 * weight gradient: ``gwᵀ += col @ gyᵀ`` (``(C/g*K, n*m) @ (n*m, O/g)``), one GEMM
-  whose reduction runs over every position of the chunk.
+  whose reduction runs over every position of the chunk (``gy`` in its plain layout,
+  a transposed operand).
 
 Chunks: the batch is cut so that the phase images stay under
 :data:`GRID_BUDGET_BYTES` (at least one sample), and each batch chunk into
@@ -330,31 +331,15 @@ def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
 
 
 # ---------------------------------------------------------------- weight gradient
-#: Output channels per group up to which the weight gradient multiplies ``gy`` in its plain
-#: ``(O/g, cols)`` layout by the transposed column operand, instead of building a transposed
-#: copy of ``gy`` (slow when its inner axis, O/g, is short): LeNet conv1 (O/g = 6) gains ~10-25%,
-#: LeNet conv2 (O/g = 16) loses ~5% (benchmarks/bench_conv.py shapes).
-PLAIN_GY_MAX_OG = 8
-
-
 def _weight_grad_band(scratch: _Scratch, grid: PhaseGrid, col: np.ndarray, gy: np.ndarray,
                       m0: int, m1: int, groups: int) -> np.ndarray:
     """One band's share of ``gwᵀ`` ``(g, C/g*K, O/g)``: ``col @ gyᵀ`` with ``col`` ``(g, C/g*K, cols)``
-    and ``gy`` the band's outputs on the grid columns (zero between the outputs).
-
-    With one output channel per group ``gy``'s plain ``(g, cols, 1)`` layout is already
-    contiguous along the reduction; up to :data:`PLAIN_GY_MAX_OG` the product is
-    ``(gy @ colᵀ)ᵀ`` on the plain layout; above, a contiguous transposed copy of ``gy``
-    runs the GEMM faster than a transposed operand."""
-    nb, out_ch = gy.shape[:2]
-    og = out_ch // groups
-    if og <= PLAIN_GY_MAX_OG:
-        plain = grid.place(gy, scratch.get("ygrid", (out_ch, nb, m1 - m0)), m0)
-        if og == 1:
-            return np.matmul(col, plain.reshape(groups, -1, 1))
-        return np.matmul(plain.reshape(groups, og, -1), col.transpose(0, 2, 1)).transpose(0, 2, 1)
-    gy_t = grid.place(gy, scratch.get("ygrid", (nb, m1 - m0, out_ch)), m0, transposed=True)
-    return np.matmul(col, gy_t.reshape(-1, groups, og).transpose(1, 0, 2))
+    and ``gy`` placed on the band's grid columns (zero between the outputs) in its plain
+    ``(g, O/g, cols)`` layout, passed to the GEMM as a transposed operand: as fast as a
+    contiguous transposed copy of ``gy`` (measured for O/g from 1 to 128), without the copy."""
+    out_ch = gy.shape[1]
+    plain = grid.place(gy, scratch.get("ygrid", (out_ch, gy.shape[0], m1 - m0)), m0)
+    return np.matmul(col, plain.reshape(groups, out_ch // groups, -1).transpose(0, 2, 1))
 
 
 def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],

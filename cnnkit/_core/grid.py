@@ -152,12 +152,11 @@ class PhaseGrid:
                 dst[...] = src
         return out
 
-    def place(self, y: np.ndarray, buf: np.ndarray, m0: int = 0, transposed: bool = False) -> np.ndarray:
+    def place(self, y: np.ndarray, buf: np.ndarray, m0: int = 0) -> np.ndarray:
         """Put the outputs ``y`` ``(nb, O, *Out)`` that fall in grid columns
-        ``[m0, m0 + cols)`` of each sample into ``buf``, zero elsewhere: ``buf`` is
-        ``(O, nb, cols)``, or ``(nb, cols, O)`` with ``transposed``."""
+        ``[m0, m0 + cols)`` of each sample into ``buf`` ``(O, nb, cols)``, zero elsewhere."""
         buf[...] = 0
-        view = self.outputs(np.moveaxis(buf, 2, 0) if transposed else buf, m0)  # (O, nb, rows, *Out[1:])
+        view = self.outputs(buf, m0)  # (O, nb, rows, *Out[1:])
         r0 = m0 // self.row_len
         view[...] = y[:, :, r0:r0 + view.shape[2]].swapaxes(0, 1)
         return buf
