@@ -276,6 +276,13 @@ def _record(monkeypatch, seen):
         seen["outer product" if a.shape[2] == 1 else "group matmul"] += 1
         return group_matmul(a, b, out)
 
+    columns = core._columns
+
+    def rec_columns(scratch, grid, img, band):
+        seen["im2col one strided view" if grid.tap_strides is not None else "im2col per offset"] += 1
+        return columns(scratch, grid, img, band)
+
+    monkeypatch.setattr(core, "_columns", rec_columns)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
     monkeypatch.setattr(core, "_transpose_by_phases", rec_phases)
@@ -295,7 +302,7 @@ def test_every_branch_is_exercised(monkeypatch):
             _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
     expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
-                "outer product", "group matmul"}
+                "outer product", "group matmul", "im2col one strided view", "im2col per offset"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
     from cnnkit._core.grid import PhaseGrid

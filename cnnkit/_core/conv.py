@@ -21,7 +21,8 @@ Outputs are computed on the grid (rows of length ``Q[-1]``) and cropped. With
 the samples ``n`` and grid columns ``m`` of a chunk:
 
 * forward: ``col[(c, k), (n, m)] = G[r_k][c, n, m + shift_k]`` (one slice copy
-  per offset), then per group ``out = W (O/g, C/g*K) @ col``: a single 2-D GEMM
+  per offset; with stride 1 the shifts form a lattice and all offsets are one
+  strided-view copy), then per group ``out = W (O/g, C/g*K) @ col``: a single 2-D GEMM
   over every position of the chunk (not one small GEMM per sample);
 * transposed (the adjoint), two exact algorithms picked by an estimate of the
   memory traffic: *scatter* (``gcol = Wᵀ @ y_grid``, then one contiguous ``+=``
@@ -157,6 +158,14 @@ def _columns(scratch: _Scratch, grid: PhaseGrid, img: np.ndarray, band) -> np.nd
     """im2col of a band: ``col[c, k, n, m] = G[r_k][c, n, m + shift_k]``, ``(C, K, n1 - n0, m1 - m0)``."""
     n0, n1, m0, m1 = band
     col = scratch.get("col", (img.shape[1], len(grid.taps), n1 - n0, m1 - m0))
+    if grid.tap_strides is not None:  # one phase: every offset in one strided-view copy
+        src = img[0, :, n0:n1, m0:]
+        view = np.lib.stride_tricks.as_strided(
+            src, shape=(src.shape[0],) + grid.kernel + (n1 - n0, m1 - m0),
+            strides=(src.strides[0],) + tuple(t * src.itemsize for t in grid.tap_strides) + src.strides[1:],
+            writeable=False)
+        col.reshape(view.shape)[...] = view
+        return col
     for k, (phase, shift) in enumerate(grid.taps):
         col[:, k] = img[phase, :, n0:n1, m0 + shift:m1 + shift]
     return col

@@ -73,6 +73,11 @@ class PhaseGrid:
              sum((k * d // s) * step for k, d, s, step in zip(off, dilation, stride, self.row_strides)))
             for off in kernel_offsets(kernel))
         self.slices = tuple(self._phase_slices(r) for r in self.phases)
+        self.kernel = tuple(kernel)
+        #: with one phase (stride 1) the taps' flat shifts form a lattice: offset ``k`` is at
+        #: ``sum(k * dilation * row_strides)``, so all taps are one strided view (else ``None``)
+        self.tap_strides = (tuple(d * step for d, step in zip(dilation, self.row_strides))
+                            if len(self.phases) == 1 else None)
         #: one phase, no padding: the phase image of a sample is its input, unchanged
         self.identity = all(st == 1 for st in self.stride) and not any(lo or hi for lo, hi in self.pads)
 
