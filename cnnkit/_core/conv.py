@@ -94,7 +94,8 @@ def _bands(grid: PhaseGrid, nb: int, bytes_per_column: int) -> Iterator[tuple[in
 
 #: Scratch buffers up to this size are kept between calls (per thread, role and dtype) and
 #: reused: a network calls the core with the same shapes at every step, and a fresh multi-MiB
-#: buffer pays one page fault per 4 KiB page on first touch (LeNet-5 step: 10.1 -> 7.4 ms).
+#: buffer pays one page fault per 4 KiB page on first touch (LeNet-5 step without PyTorch in
+#: the process, 2 threads: ~8.5 -> ~6.1 ms; BENCHMARKS.md, Layers).
 SCRATCH_KEEP_BYTES = 8 * 2**20
 _kept = threading.local()
 
