@@ -1,4 +1,4 @@
-"""Pooling and batch-norm throughput: cnnkit vs PyTorch CPU, in the same process.
+"""Pooling, batch-norm and LeNet-5 training-step throughput: cnnkit vs PyTorch CPU, in the same process.
 
 Run (the ``env -u`` lets OpenBLAS pick its kernel for this CPU; tests do not use it)::
 
@@ -17,6 +17,13 @@ wait for a descheduled worker (times quantised to the scheduler tick), so the
 without gradient recording (``no_grad`` on both sides); forward+backward
 computes the input gradient (and, for batch norm, the weight and bias
 gradients) from a fixed random upstream gradient. Both libraries use 2 threads.
+
+The ``LeNet-5 step`` row times a whole model instead of one layer:
+:func:`cnnkit.models.lenet5` (ReLU + max pooling) and the same PyTorch
+``nn.Sequential`` starting from the same weights, on a fixed random
+``(64, 1, 32, 32)`` float32 batch with fixed labels. Its first pass is the
+inference forward (``no_grad``), its second one training step: ``zero_grad``,
+forward, cross-entropy, backward, SGD update (lr 0.01, momentum 0.9).
 Results go to ``benchmarks/results/bench_layers-<timestamp>.json``.
 """
 from __future__ import annotations
@@ -45,7 +52,7 @@ THREADS = 2
 @dataclass
 class Row:
     name: str
-    op: str  # "max_pool2d", "avg_pool2d" or "batch_norm"
+    op: str  # "max_pool2d", "avg_pool2d", "batch_norm" or "lenet5_step"
     x_shape: tuple
     kwargs: dict = field(default_factory=dict)
 
@@ -55,7 +62,13 @@ ROWS = [
     Row("max_pool2d 3x3 s2 p1 64ch 56x56 N8", "max_pool2d", (8, 64, 56, 56), dict(kernel_size=3, stride=2, padding=1)),
     Row("avg_pool2d 2x2 64ch 56x56 N8", "avg_pool2d", (8, 64, 56, 56), dict(kernel_size=2)),
     Row("batch_norm train 64ch 56x56 N8", "batch_norm", (8, 64, 56, 56)),
+    Row("LeNet-5 step 1x32x32 N64 SGD", "lenet5_step", (64, 1, 32, 32), dict(lr=0.01, momentum=0.9)),
 ]
+
+#: Labels of the two timed passes: a layer's forward / forward+backward, or, for a whole-model
+#: row, the inference forward / one training step (zero_grad, forward, loss, backward, update).
+PASSES = {"lenet5_step": ("forward", "training step")}
+DEFAULT_PASSES = ("forward", "forward+backward")
 
 
 def _time(fn, min_time: float) -> float:
@@ -70,11 +83,65 @@ def _time(fn, min_time: float) -> float:
             return dt / n
 
 
+def _torch_lenet5():
+    import torch.nn as tnn
+
+    return tnn.Sequential(tnn.Conv2d(1, 6, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(6, 16, 5), tnn.ReLU(),
+                          tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84),
+                          tnn.ReLU(), tnn.Linear(84, 10))
+
+
+def _lenet5_callables(row: Row, dtype):
+    """LeNet-5 (ReLU + max pool, :func:`cnnkit.models.lenet5`) on both sides with the same
+    initial weights: inference forward, and one SGD training step with cross-entropy."""
+    import torch
+    import torch.nn.functional as TF
+
+    from cnnkit import optim
+    from cnnkit.models import lenet5
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(row.x_shape).astype(dtype)
+    y = rng.integers(0, 10, row.x_shape[0])
+    cnnkit.manual_seed(0)
+    ck_model = lenet5()
+    th_model = _torch_lenet5()
+    th_params = [p for m in th_model if hasattr(m, "weight") for p in (m.weight, m.bias)]
+    with torch.no_grad():
+        for tp, cp in zip(th_params, ck_model.parameters()):
+            tp.copy_(torch.from_numpy(np.asarray(cp.data)))
+    ck_opt = optim.SGD(ck_model.parameters(), **row.kwargs)
+    th_opt = torch.optim.SGD(th_model.parameters(), **row.kwargs)
+    x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
+
+    def th_fwd():
+        with torch.no_grad():
+            th_model(x_t)
+
+    def ck_fwd():
+        with cnnkit.no_grad():
+            ck_model(cnnkit.Tensor(x))
+
+    def th_step():
+        th_opt.zero_grad()
+        TF.cross_entropy(th_model(x_t), y_t).backward()
+        th_opt.step()
+
+    def ck_step():
+        ck_opt.zero_grad()
+        F.cross_entropy(ck_model(cnnkit.Tensor(x)), y).backward()
+        ck_opt.step()
+
+    return th_fwd, ck_fwd, th_step, ck_step
+
+
 def _callables(row: Row, dtype):
     """The four timed closures: torch / cnnkit, forward / forward+backward."""
     import torch
     import torch.nn.functional as TF
 
+    if row.op == "lenet5_step":
+        return _lenet5_callables(row, dtype)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(row.x_shape).astype(dtype)
     c = row.x_shape[1]
@@ -167,7 +234,7 @@ def table(results: list[dict]) -> str:
     lines = ["| row | pass | cnnkit ms | torch ms (2 threads) | ratio | spread | torch ms (1 thread) | ratio vs 1 thread |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        for key, label in (("fwd", "forward"), ("fwd_bwd", "forward+backward")):
+        for key, label in zip(("fwd", "fwd_bwd"), PASSES.get(r["op"], DEFAULT_PASSES)):
             m = r[key]
             lines.append(f"| {r['row']} | {label} | {m['cnnkit_ms']:.2f} | {m['torch_ms']:.2f} | "
                          f"{m['ratio']:.2f}x | {m['ratio_spread']:.2f} | {m['torch_1thread_ms']:.2f} | "
@@ -191,7 +258,8 @@ def main(argv=None) -> int:
     for row in rows:
         res = bench_row(row, args.repeats, args.min_time)
         results.append(res)
-        print(f"{row.name}: forward {res['fwd']['ratio']:.2f}x, forward+backward {res['fwd_bwd']['ratio']:.2f}x",
+        labels = PASSES.get(row.op, DEFAULT_PASSES)
+        print(f"{row.name}: {labels[0]} {res['fwd']['ratio']:.2f}x, {labels[1]} {res['fwd_bwd']['ratio']:.2f}x",
               flush=True)
     print()
     print(table(results))

@@ -276,6 +276,13 @@ def _record(monkeypatch, seen):
         seen["outer product" if a.shape[2] == 1 else "group matmul"] += 1
         return group_matmul(a, b, out)
 
+    columns = core._columns
+
+    def rec_columns(scratch, grid, img, band):
+        seen["im2col one strided view" if grid.tap_strides is not None else "im2col per offset"] += 1
+        return columns(scratch, grid, img, band)
+
+    monkeypatch.setattr(core, "_columns", rec_columns)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
     monkeypatch.setattr(core, "_transpose_by_phases", rec_phases)
@@ -295,7 +302,7 @@ def test_every_branch_is_exercised(monkeypatch):
             _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
     expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
-                "outer product", "group matmul"}
+                "outer product", "group matmul", "im2col one strided view", "im2col per offset"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
     from cnnkit._core.grid import PhaseGrid
@@ -311,3 +318,43 @@ def test_every_branch_is_exercised(monkeypatch):
 
     assert choice((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), 1) == "phases"  # dense 3x3: gather beats +=
     assert choice((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), 0) == "scatter"  # LeNet conv2: C < O, small image
+
+
+# ------------------------------------------------------------------ phase images as a view
+# (channels, batch): one sample or one channel; groups 1 or depthwise
+VIEW_GRID = list(itertools.product((1, 2), ((1, 3), (1, 1), (4, 1)), (1, 2), ("dense", "depthwise"), DTYPES))
+
+
+@pytest.mark.parametrize("n,shape,dilation,grouping,dtype", VIEW_GRID)
+def test_unpadded_stride1_uses_a_view(n, shape, dilation, grouping, dtype):
+    """Stride 1, no padding, one channel or one sample: the phase image is the input itself
+    (no copy); forward and every gradient still match PyTorch (the weight gradient reads the view)."""
+    from cnnkit._core.grid import phase_grid
+
+    channels, batch = shape
+    groups = channels if grouping == "depthwise" else 1
+    rng = np.random.default_rng(channels * 10 + batch + dilation)
+    spatial, kernel = (9, 8)[:n], (3, 2)[:n]
+    x = rng.standard_normal((batch, channels) + spatial).astype(dtype)
+    w = rng.standard_normal((3 * groups if groups > 1 else 3, channels // groups) + kernel).astype(dtype)
+    b = rng.standard_normal(w.shape[0]).astype(dtype)
+    grid = phase_grid(spatial, kernel, (1,) * n, (dilation,) * n, ((0, 0),) * n)
+    view = grid.image_view(x)
+    assert view is not None and np.shares_memory(view, x)
+    ck = {1: F.conv1d, 2: F.conv2d}[n]
+    th = {1: TF.conv1d, 2: TF.conv2d}[n]
+    compare_with_torch(lambda x, w, b: ck(x, w, b, dilation=dilation, groups=groups),
+                       lambda x, w, b: th(x, w, b, dilation=dilation, groups=groups), [x, w, b],
+                       config=f"conv{n}d view C={channels} N={batch} dilation={dilation} groups={groups} "
+                              f"{np.dtype(dtype).name}")
+
+
+def test_image_view_refused_when_it_would_not_be_the_layout():
+    """Padding, stride > 1, or several samples *and* channels: no view (the images are built)."""
+    from cnnkit._core.grid import phase_grid
+
+    x = np.zeros((2, 3, 6, 6), np.float32)
+    assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).image_view(x) is None
+    assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))).image_view(x[:1]) is None
+    assert phase_grid((6, 6), (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1]) is None
+    assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1, :, ::-1]) is None

@@ -21,7 +21,8 @@ Outputs are computed on the grid (rows of length ``Q[-1]``) and cropped. With
 the samples ``n`` and grid columns ``m`` of a chunk:
 
 * forward: ``col[(c, k), (n, m)] = G[r_k][c, n, m + shift_k]`` (one slice copy
-  per offset), then per group ``out = W (O/g, C/g*K) @ col``: a single 2-D GEMM
+  per offset; with stride 1 the shifts form a lattice and all offsets are one
+  strided-view copy), then per group ``out = W (O/g, C/g*K) @ col``: a single 2-D GEMM
   over every position of the chunk (not one small GEMM per sample);
 * transposed (the adjoint), two exact algorithms picked by an estimate of the
   memory traffic: *scatter* (``gcol = Wᵀ @ y_grid``, then one contiguous ``+=``
@@ -29,7 +30,8 @@ the samples ``n`` and grid columns ``m`` of a chunk:
   *phases* (``x[..., r::stride]`` is a stride-1 convolution of ``y`` with the
   taps of phase ``r``: sub-pixel decomposition, each element written once);
 * weight gradient: ``gwᵀ += col @ gyᵀ`` (``(C/g*K, n*m) @ (n*m, O/g)``), one GEMM
-  whose reduction runs over every position of the chunk.
+  whose reduction runs over every position of the chunk (``gy`` in its plain layout,
+  a transposed operand).
 
 Chunks: the batch is cut so that the phase images stay under
 :data:`GRID_BUDGET_BYTES` (at least one sample), and each batch chunk into
@@ -37,18 +39,27 @@ bands (several samples, or rows of one sample) so that the column matrix stays
 under :data:`COL_BUDGET_BYTES`, sized for the caches. A 1x64x1024x1024 3x3
 convolution thus allocates about one padded input copy (the phase image) plus
 small scratch, never a 9x column matrix. All scratch is in the input's dtype
-(float32 stays float32) and reused across the chunks of a call. Depthwise
-layers are the same path with ``g = C`` (a stack of matrix-vector products).
+(float32 stays float32) and reused across the chunks of a call; buffers up to
+:data:`SCRATCH_KEEP_BYTES` are also kept (per thread) for the next call, since a
+network calls the core with the same shapes at every step. The grid geometry is
+cached per shape (:func:`cnnkit._core.grid.phase_grid`), and with stride 1, no
+padding and one sample or one channel the phase image is the input itself (a
+view, no copy). Depthwise layers are the same path with ``g = C`` (a stack of
+matrix-vector products; a direct multiply-add per kernel offset on cache-sized
+blocks was measured only 3-14% faster for multiplier 1 and slower for stride 2 or
+multiplier 2, so it was not added).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import threading
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from .grid import PhaseGrid
+from .grid import PhaseGrid, phase_grid
 from .window import Pads
 
 #: Upper bound on the column matrix of one chunk (bytes): sized for the caches,
@@ -81,18 +92,48 @@ def _bands(grid: PhaseGrid, nb: int, bytes_per_column: int) -> Iterator[tuple[in
             yield n0, n0 + 1, m0, min(m0 + step, grid.span)
 
 
+#: Scratch buffers up to this size are kept between calls (per thread, role and dtype) and
+#: reused: a network calls the core with the same shapes at every step, and a fresh multi-MiB
+#: buffer pays one page fault per 4 KiB page on first touch (LeNet-5 step without PyTorch in
+#: the process, 2 threads: ~8.5 -> ~6.1 ms; BENCHMARKS.md, Layers).
+SCRATCH_KEEP_BYTES = 8 * 2**20
+_kept = threading.local()
+
+
 class _Scratch:
-    """Reusable flat buffers (one per role) for all chunks of a call."""
+    """Reusable flat buffers (one per role) for all chunks of a call, used as a context
+    manager: buffers up to :data:`SCRATCH_KEEP_BYTES` are leased from a per-thread pool
+    on entry (so a nested call never shares one) and handed back on exit."""
 
     def __init__(self, dtype):
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype)
         self.bufs: dict[str, np.ndarray] = {}
+
+    def __enter__(self) -> "_Scratch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pool = self._pool()
+        for role, buf in self.bufs.items():
+            if buf.nbytes <= SCRATCH_KEEP_BYTES:
+                pool[(role, self.dtype)] = buf
+        self.bufs.clear()
+
+    @staticmethod
+    def _pool() -> dict:
+        pool = getattr(_kept, "bufs", None)
+        if pool is None:
+            pool = _kept.bufs = {}
+        return pool
 
     def get(self, role: str, shape: tuple[int, ...]) -> np.ndarray:
         size = math.prod(shape)
         buf = self.bufs.get(role)
         if buf is None or buf.size < size:
-            buf = self.bufs[role] = np.empty(size, dtype=self.dtype)
+            buf = self._pool().pop((role, self.dtype), None)
+            if buf is None or buf.size < size:
+                buf = np.empty(size, dtype=self.dtype)
+            self.bufs[role] = buf
         return buf[:size].reshape(shape)
 
 
@@ -104,10 +145,28 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -
     return np.matmul(a, b, out=out)
 
 
+def _phase_images(scratch: _Scratch, grid: PhaseGrid, x: np.ndarray) -> np.ndarray:
+    """The phase images of ``x`` ``(nb, C, *S)``: a view of ``x`` when possible (stride 1, no
+    padding, one sample or one channel: e.g. a large unpadded image costs no copy), else built
+    in the scratch buffer."""
+    img = grid.image_view(x)
+    if img is None:
+        img = grid.build(x, scratch.get("grid", grid.image_shape(x.shape[1], x.shape[0])))
+    return img
+
+
 def _columns(scratch: _Scratch, grid: PhaseGrid, img: np.ndarray, band) -> np.ndarray:
     """im2col of a band: ``col[c, k, n, m] = G[r_k][c, n, m + shift_k]``, ``(C, K, n1 - n0, m1 - m0)``."""
     n0, n1, m0, m1 = band
     col = scratch.get("col", (img.shape[1], len(grid.taps), n1 - n0, m1 - m0))
+    if grid.tap_strides is not None:  # one phase: every offset in one strided-view copy
+        src = img[0, :, n0:n1, m0:]
+        view = np.lib.stride_tricks.as_strided(
+            src, shape=(src.shape[0],) + grid.kernel + (n1 - n0, m1 - m0),
+            strides=(src.strides[0],) + tuple(t * src.itemsize for t in grid.tap_strides) + src.strides[1:],
+            writeable=False)
+        col.reshape(view.shape)[...] = view
+        return col
     for k, (phase, shift) in enumerate(grid.taps):
         col[:, k] = img[phase, :, n0:n1, m0 + shift:m1 + shift]
     return col
@@ -127,25 +186,25 @@ def conv_nd(x: np.ndarray, w: np.ndarray, stride: Sequence[int], pads: Pads, dil
     kernel = tuple(w.shape[2:])
     og = out_ch // groups
     kk = math.prod(kernel)
-    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
+    grid = phase_grid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
     if out is None:
         out = np.empty((n_batch, out_ch) + grid.out_shape, dtype=x.dtype)
     b = None if bias is None else bias.reshape((out_ch,) + (1,) * len(kernel))
     w_mat = w.reshape(groups, og, cg * kk)
-    scratch = _Scratch(x.dtype)
-    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
-        img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, c1 - c0)))
-        for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
-            n0, n1, m0, m1 = band
-            col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
-            res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, col.shape[2])))
-            valid = grid.outputs(res.reshape(out_ch, n1 - n0, m1 - m0), m0).swapaxes(0, 1)
-            r0 = m0 // grid.row_len
-            dst = out[c0 + n0:c0 + n1, :, r0:r0 + valid.shape[2]]
-            if b is not None:
-                np.add(valid, b, out=dst)
-            else:
-                dst[...] = valid
+    with _Scratch(x.dtype) as scratch:
+        for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
+            img = _phase_images(scratch, grid, x[c0:c1])
+            for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
+                n0, n1, m0, m1 = band
+                col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
+                res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, col.shape[2])))
+                valid = grid.outputs(res.reshape(out_ch, n1 - n0, m1 - m0), m0).swapaxes(0, 1)
+                r0 = m0 // grid.row_len
+                dst = out[c0 + n0:c0 + n1, :, r0:r0 + valid.shape[2]]
+                if b is not None:
+                    np.add(valid, b, out=dst)
+                else:
+                    dst[...] = valid
     return out
 
 
@@ -163,8 +222,9 @@ def conv_transpose_nd(y: np.ndarray, w: np.ndarray, in_shape: Sequence[int], str
     :func:`_transpose_by_scatter` (the adjoint of the forward's gather) and
     :func:`_transpose_by_phases` (one stride-1 convolution per stride phase).
     """
-    grid = PhaseGrid(in_shape, w.shape[2:], stride, dilation, pads, out_shape=y.shape[2:])
-    phases = _phase_convs(in_shape, y.shape[2:], w.shape[2:], stride, dilation, pads)
+    grid = phase_grid(in_shape, w.shape[2:], stride, dilation, pads, out_shape=y.shape[2:])
+    phases = _phase_convs(tuple(in_shape), tuple(y.shape[2:]), tuple(w.shape[2:]), tuple(stride),
+                          tuple(dilation), tuple(tuple(p) for p in pads))
     if _phases_cost(phases, y.shape[1], w.shape[1] * groups, groups) < _scatter_cost(grid, y.shape[1], w.shape[1] * groups, groups):
         return _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias)
     return _transpose_by_scatter(y, w, in_shape, grid, groups, bias)
@@ -211,19 +271,19 @@ def _transpose_by_scatter(y, w, in_shape, grid: PhaseGrid, groups, bias):
     gx = np.empty((n_batch, channels) + tuple(in_shape), dtype=y.dtype)
     b = None if bias is None else bias.reshape((channels,) + (1,) * len(kernel))
     w_t = np.ascontiguousarray(w.reshape(groups, og, cg * kk).transpose(0, 2, 1))  # (g, C/g*K, O/g)
-    scratch = _Scratch(y.dtype)
-    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, y.itemsize)):
-        nb = c1 - c0
-        img = scratch.get("grid", grid.image_shape(channels, nb))
-        img[...] = 0
-        for n0, n1, m0, m1 in _bands(grid, nb, channels * kk * y.itemsize):
-            ys = grid.place(y[c0 + n0:c0 + n1], scratch.get("ygrid", (out_ch, n1 - n0, m1 - m0)), m0)
-            ys = ys.reshape(groups, og, -1)
-            gcol = _group_matmul(w_t, ys, out=scratch.get("col", (groups, cg * kk, ys.shape[2])))
-            gcol = gcol.reshape(channels, kk, n1 - n0, m1 - m0)
-            for k, (phase, shift) in enumerate(grid.taps):
-                img[phase, :, n0:n1, m0 + shift:m1 + shift] += gcol[:, k]
-        grid.unbuild(img, gx[c0:c1], b)
+    with _Scratch(y.dtype) as scratch:
+        for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, y.itemsize)):
+            nb = c1 - c0
+            img = scratch.get("grid", grid.image_shape(channels, nb))
+            img[...] = 0
+            for n0, n1, m0, m1 in _bands(grid, nb, channels * kk * y.itemsize):
+                ys = grid.place(y[c0 + n0:c0 + n1], scratch.get("ygrid", (out_ch, n1 - n0, m1 - m0)), m0)
+                ys = ys.reshape(groups, og, -1)
+                gcol = _group_matmul(w_t, ys, out=scratch.get("col", (groups, cg * kk, ys.shape[2])))
+                gcol = gcol.reshape(channels, kk, n1 - n0, m1 - m0)
+                for k, (phase, shift) in enumerate(grid.taps):
+                    img[phase, :, n0:n1, m0 + shift:m1 + shift] += gcol[:, k]
+            grid.unbuild(img, gx[c0:c1], b)
     return gx
 
 
@@ -248,14 +308,16 @@ def _phase_taps(size_in: int, size_out: int, k: int, s: int, d: int, lo: int, r:
     return count, taps[::-1], y_start, y_stop, d // math.gcd(s, d)
 
 
+@functools.lru_cache(maxsize=512)
 def _phase_convs(in_shape, out_shape, kernel, stride, dilation, pads):
-    """Per stride phase (row-major), the per-axis :func:`_phase_taps`, or ``None`` if the phase is zero."""
+    """Per stride phase (row-major), the per-axis :func:`_phase_taps`, or ``None`` if the phase is zero
+    (cached per geometry; all arguments are tuples)."""
     result = []
     for phase in itertools.product(*(range(s) for s in stride)):
         axes = [_phase_taps(i, o, k, s, d, lo, r)
                 for i, o, k, s, d, (lo, _), r in zip(in_shape, out_shape, kernel, stride, dilation, pads, phase)]
-        result.append(None if any(a is None for a in axes) else axes)
-    return result
+        result.append(None if any(a is None for a in axes) else tuple(axes))
+    return tuple(result)
 
 
 def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
@@ -286,18 +348,15 @@ def _transpose_by_phases(y, w, in_shape, stride, groups, phases, bias):
 
 
 # ---------------------------------------------------------------- weight gradient
-def _gy_transposed(scratch: _Scratch, grid: PhaseGrid, gy: np.ndarray, m0: int, m1: int, groups: int) -> np.ndarray:
-    """``gyᵀ`` of a band on the grid columns (zero between the outputs), ``(g, cols, O/g)``.
-
-    A contiguous transposed copy runs the GEMM faster than a transposed operand;
-    with one output channel per group the plain ``(g, 1, cols)`` layout is
-    already contiguous along the reduction."""
-    nb, out_ch = gy.shape[:2]
-    og = out_ch // groups
-    if og == 1:
-        return grid.place(gy, scratch.get("ygrid", (out_ch, nb, m1 - m0)), m0).reshape(groups, -1, 1)
-    gy_t = grid.place(gy, scratch.get("ygrid", (nb, m1 - m0, out_ch)), m0, transposed=True)
-    return gy_t.reshape(-1, groups, og).transpose(1, 0, 2)
+def _weight_grad_band(scratch: _Scratch, grid: PhaseGrid, col: np.ndarray, gy: np.ndarray,
+                      m0: int, m1: int, groups: int) -> np.ndarray:
+    """One band's share of ``gwᵀ`` ``(g, C/g*K, O/g)``: ``col @ gyᵀ`` with ``col`` ``(g, C/g*K, cols)``
+    and ``gy`` placed on the band's grid columns (zero between the outputs) in its plain
+    ``(g, O/g, cols)`` layout, passed to the GEMM as a transposed operand: as fast as a
+    contiguous transposed copy of ``gy`` (measured for O/g from 1 to 128), without the copy."""
+    out_ch = gy.shape[1]
+    plain = grid.place(gy, scratch.get("ygrid", (out_ch, gy.shape[0], m1 - m0)), m0)
+    return np.matmul(col, plain.reshape(groups, out_ch // groups, -1).transpose(0, 2, 1))
 
 
 def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -313,14 +372,14 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
     cg = channels // groups
     og = out_ch // groups
     kk = math.prod(kernel)
-    grid = PhaseGrid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
+    grid = phase_grid(x.shape[2:], kernel, stride, dilation, pads, out_shape=out_shape)
     gw_t = np.zeros((groups, cg * kk, og), dtype=x.dtype)  # gwᵀ per group
-    scratch = _Scratch(x.dtype)
-    for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
-        nb = c1 - c0
-        img = grid.build(x[c0:c1], scratch.get("grid", grid.image_shape(channels, nb)))
-        for band in _bands(grid, nb, channels * kk * x.itemsize):
-            n0, n1, m0, m1 = band
-            col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
-            gw_t += np.matmul(col, _gy_transposed(scratch, grid, gy[c0 + n0:c0 + n1], m0, m1, groups))
+    with _Scratch(x.dtype) as scratch:
+        for c0, c1 in _batch_chunks(n_batch, grid.image_bytes(channels, x.itemsize)):
+            nb = c1 - c0
+            img = _phase_images(scratch, grid, x[c0:c1])
+            for band in _bands(grid, nb, channels * kk * x.itemsize):
+                n0, n1, m0, m1 = band
+                col = _columns(scratch, grid, img, band).reshape(groups, cg * kk, -1)
+                gw_t += _weight_grad_band(scratch, grid, col, gy[c0 + n0:c0 + n1], m0, m1, groups)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape((out_ch, cg) + kernel)

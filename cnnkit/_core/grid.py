@@ -28,6 +28,7 @@ A 1-D example: input 5, kernel 3, stride 2, padding 1 (padded 7, ``Q = 4``,
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Sequence
@@ -71,6 +72,14 @@ class PhaseGrid:
             (index[tuple(k * d % s for k, d, s in zip(off, dilation, stride))],
              sum((k * d // s) * step for k, d, s, step in zip(off, dilation, stride, self.row_strides)))
             for off in kernel_offsets(kernel))
+        self.slices = tuple(self._phase_slices(r) for r in self.phases)
+        self.kernel = tuple(kernel)
+        #: with one phase (stride 1) the taps' flat shifts form a lattice: offset ``k`` is at
+        #: ``sum(k * dilation * row_strides)``, so all taps are one strided view (else ``None``)
+        self.tap_strides = (tuple(d * step for d, step in zip(dilation, self.row_strides))
+                            if len(self.phases) == 1 else None)
+        #: one phase, no padding: the phase image of a sample is its input, unchanged
+        self.identity = all(st == 1 for st in self.stride) and not any(lo or hi for lo, hi in self.pads)
 
     # ------------------------------------------------------------ sizes
     def image_shape(self, channels: int, nb: int) -> tuple[int, ...]:
@@ -113,8 +122,7 @@ class PhaseGrid:
         (only the padding around each copied block is zeroed, not the whole buffer)."""
         view = img.reshape(img.shape[:3] + self.q)
         xt = x.swapaxes(0, 1)  # (C, nb, *S)
-        for ri, r in enumerate(self.phases):
-            sl = self._phase_slices(r)
+        for ri, sl in enumerate(self.slices):
             if sl is None:
                 view[ri] = 0
                 continue
@@ -125,12 +133,20 @@ class PhaseGrid:
                 view[inner + (slice(box.stop, None),)] = 0
         return img
 
+    def image_view(self, x: np.ndarray) -> np.ndarray | None:
+        """The phase images of ``x`` ``(nb, C, *S)`` as a view of ``x`` (no copy) when they are
+        ``x``'s own memory: :attr:`identity` geometry, C-contiguous ``x`` and one sample or one
+        channel (then channel-major order is ``x``'s order); else ``None`` (use :meth:`build`)."""
+        nb, channels = x.shape[:2]
+        if not self.identity or (nb > 1 and channels > 1) or not x.flags.c_contiguous:
+            return None
+        return x.reshape((1, channels, nb, self.positions))
+
     def unbuild(self, img: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         """Inverse of :meth:`build` (un-phase and crop): ``out`` ``(nb, C, *S)`` from ``img``,
         plus ``bias`` (broadcastable to ``(C, *S)``). Every position of ``out`` is written once."""
         view = img.reshape(img.shape[:3] + self.q)
-        for ri, r in enumerate(self.phases):
-            sl = self._phase_slices(r)
+        for ri, sl in enumerate(self.slices):
             if sl is None:
                 continue
             src = view[(ri, Ellipsis) + sl[0]].swapaxes(0, 1)
@@ -141,12 +157,26 @@ class PhaseGrid:
                 dst[...] = src
         return out
 
-    def place(self, y: np.ndarray, buf: np.ndarray, m0: int = 0, transposed: bool = False) -> np.ndarray:
+    def place(self, y: np.ndarray, buf: np.ndarray, m0: int = 0) -> np.ndarray:
         """Put the outputs ``y`` ``(nb, O, *Out)`` that fall in grid columns
-        ``[m0, m0 + cols)`` of each sample into ``buf``, zero elsewhere: ``buf`` is
-        ``(O, nb, cols)``, or ``(nb, cols, O)`` with ``transposed``."""
+        ``[m0, m0 + cols)`` of each sample into ``buf`` ``(O, nb, cols)``, zero elsewhere."""
         buf[...] = 0
-        view = self.outputs(np.moveaxis(buf, 2, 0) if transposed else buf, m0)  # (O, nb, rows, *Out[1:])
+        view = self.outputs(buf, m0)  # (O, nb, rows, *Out[1:])
         r0 = m0 // self.row_len
         view[...] = y[:, :, r0:r0 + view.shape[2]].swapaxes(0, 1)
         return buf
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_grid(in_shape, kernel, stride, dilation, pads, out_shape) -> PhaseGrid:
+    return PhaseGrid(in_shape, kernel, stride, dilation, pads, out_shape=out_shape)
+
+
+def phase_grid(in_shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int], pads: Pads, out_shape: Sequence[int] | None = None) -> PhaseGrid:
+    """:class:`PhaseGrid`, cached per geometry: a layer calls the core with the same shapes at
+    every step, and building the tap table in Python costs more than a small convolution's copies.
+    The returned grid is shared: treat it as read-only."""
+    as_ints = lambda v: tuple(int(i) for i in v)  # noqa: E731 (hashable, NumPy ints normalised)
+    return _cached_grid(as_ints(in_shape), as_ints(kernel), as_ints(stride), as_ints(dilation),
+                        tuple(as_ints(p) for p in pads), None if out_shape is None else as_ints(out_shape))
