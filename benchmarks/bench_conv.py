@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import cnnkit  # noqa: E402
+from _timing import mean_seconds_per_call  # noqa: E402
 import cnnkit.functional as F  # noqa: E402
 
 THREADS = 2
@@ -80,21 +81,8 @@ def _fns(row: Row):
 
 
 def _time(fn, min_time: float) -> float:
-    """One measurement: mean seconds per call over at least ``min_time`` seconds (after a warm-up call).
-
-    It starts with a pause: after a call, OpenBLAS's idle worker threads keep
-    spinning (yielding) for up to ~0.1 s and PyTorch's OpenMP threads for a
-    while too; measured straight after the other library they steal the cores.
-    """
-    time.sleep(COOLDOWN_S)
-    fn()  # warm-up (allocations, caches)
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_time:
-            return dt / n
+    """One measurement, after the cool-down pause (see ``_timing``)."""
+    return mean_seconds_per_call(fn, min_time, cooldown_s=COOLDOWN_S)
 
 
 def bench_row(row: Row, repeats: int, min_time: float, dtype=np.float32) -> dict:

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import cnnkit  # noqa: E402
+from _timing import mean_seconds_per_call  # noqa: E402
 import cnnkit.functional as F  # noqa: E402
 
 THREADS = 2
@@ -71,16 +72,7 @@ PASSES = {"lenet5_step": ("forward", "training step")}
 DEFAULT_PASSES = ("forward", "forward+backward")
 
 
-def _time(fn, min_time: float) -> float:
-    """Mean seconds per call over at least ``min_time`` (after one warm-up call)."""
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if dt >= min_time:
-            return dt / n
+_time = mean_seconds_per_call
 
 
 def _torch_lenet5():
