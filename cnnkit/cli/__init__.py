@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from .. import __version__
+from .._optional import MissingDependency
 
 #: Modules (relative to this package) that provide subcommands, in help order.
 SUBCOMMAND_MODULES: list[str] = [
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `cnnkit kernels | head`: the reader left; not an error
         sys.stderr.close()
         return 0
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, OSError, MissingDependency) as exc:
         print(f"cnnkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
