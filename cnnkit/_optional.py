@@ -23,6 +23,9 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("safetensors", "weights"),
     "tqdm": ("tqdm", "progress"),
     "skimage": ("scikit-image", "samples"),
+    "starlette": ("starlette", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "multipart": ("python-multipart", "serve"),
 }
 
 
