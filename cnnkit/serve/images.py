@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import tempfile
 import warnings
 
@@ -49,7 +50,12 @@ def decode_upload(data: bytes, filename: str, max_pixels: int, mode: str | None 
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:  # reads the header only
                 fmt, (width, height) = img.format, img.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+    except Image.DecompressionBombError as exc:  # over twice Pillow's MAX_IMAGE_PIXELS: refused on open
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too many pixels"
+        raise RequestError(f"{name} declares {declared}, over the limit of {max_pixels / 1e6:.1f} megapixels "
+                           f"(a decompression bomb?)", 413) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise RequestError(f"{name} is not an image (expected PNG, JPEG, GIF, BMP, WebP or TIFF)") from None
     if fmt not in ALLOWED_FORMATS:
         raise RequestError(f"{name} is a {fmt} image; accepted formats: {', '.join(ALLOWED_FORMATS)}", 415)
