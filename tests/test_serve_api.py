@@ -20,7 +20,7 @@ PIL = pytest.importorskip("PIL.Image")
 import warnings  # noqa: E402
 
 with warnings.catch_warnings():   # Starlette >= 1.0 would rather drive its test client with httpx2
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient  # noqa: E402
 
 from cnnkit import checkpoint  # noqa: E402
