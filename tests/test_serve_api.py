@@ -353,6 +353,7 @@ def test_summary_rows(client, twin):
     assert rows["fc1"]["rf"]["size"] == "global 32x32" and rows["fc1"]["field"] is None
     assert rows["conv2"]["output_shape"] == [1, 16, 10, 10] and rows["conv2"]["macs"] == 16 * 100 * 6 * 25
     assert table["conv_layers"] == ["conv1", "conv2"] and "Total params: 61,706" in table["text"]
+    assert table["cam_layers"] == ["conv1", "act1", "pool1", "conv2", "act2", "pool2"] and table["cam_default"] == "act2"
     zoo = _ok(client, client.get("/api/summary?model=separable"))
     assert zoo["totals"]["params"] == 16 * 9 + 16 * 32       # the seed's 656
     _bad(client, client.get("/api/summary?model=resnet"), 404, "unknown model 'resnet'")
@@ -463,10 +464,23 @@ def test_explain(client, twin, digit):
     twin(x)[0, 3].backward()
     np.testing.assert_allclose(answer["map"], x.grad.abs().numpy()[0].max(axis=0), rtol=0, atol=ROUNDED)
     assert answer["target"] == 3
-    cam = _ok(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "grad_cam", "layer": "conv2"}))
-    assert cam["target"] == 7 and np.shape(cam["map"]) == (32, 32) and min(map(min, cam["map"])) >= 0
+    # Grad-CAM (Selvaraju et al.) of the rectified conv2 maps, computed on the twin with a hook
+    cam = _ok(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "grad_cam"}))
+    assert cam["layer"] == "act2" and cam["target"] == 7
+    kept = {}
+    x = torch.tensor(torch_outputs(twin, digit)["input"][None])
+    hook = twin.act2.register_forward_hook(lambda module, inp, out: kept.setdefault("a", out))
+    logit = twin(x)[0, 7]
+    hook.remove()
+    (grads,) = torch.autograd.grad(logit, kept["a"])
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    ref = torch.relu((weights * kept["a"]).sum(dim=1, keepdim=True))
+    ref = torch.nn.functional.interpolate(ref, size=(32, 32), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(cam["map"], ref.detach().numpy()[0, 0], rtol=0, atol=ROUNDED)
+    conv2 = _ok(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "grad_cam", "layer": "conv2"}))
+    assert np.shape(conv2["map"]) == (32, 32) and min(map(min, conv2["map"])) >= 0
     _bad(client, client.post("/api/explain", json={"pixels": GRID, "method": "grad_cam", "layer": "fc1"}), 400,
-         "convolution layer")
+         "a layer with spatial maps")
     _bad(client, client.post("/api/explain", json={"pixels": GRID, "target": 12}), 400, "0..9")
 
 

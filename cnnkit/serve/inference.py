@@ -168,6 +168,27 @@ def _frac(x: Fraction) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
 
 
+def cam_layers(entry: ModelEntry) -> tuple[list[str], str | None]:
+    """Layers Grad-CAM can read (leaf layers whose output keeps the input's spatial axes), and the
+    default: the rectified output of the last convolution (Selvaraju et al. use the last conv layer's
+    feature maps, after its ReLU), else the last convolution."""
+    if "cam" in entry.cache:
+        return entry.cache["cam"]
+    names, default = [], None
+    if entry.input_shape is not None and len(entry.input_shape) >= 3 and np.dtype(entry.dtype).kind == "f":
+        x = np.zeros(entry.input_shape, dtype=np.float32)
+        with entry.pool.lease() as model:
+            calls = run_recorded(model, x, "cam layers")
+            convs = conv_layer_names(model)
+            after = following_activations(model, x, convs[-1:]) if convs else {}
+        names = [c.name for c in calls if c.name and c.is_leaf and c.output is not None
+                 and c.output.ndim == len(entry.input_shape)]
+        names = list(dict.fromkeys(names))
+        default = after.get(convs[-1], convs[-1]) if convs else (names[-1] if names else None)
+    entry.cache["cam"] = (names, default)
+    return names, default
+
+
 def model_table(entry: ModelEntry) -> dict:
     """The summary table of ``entry`` (:func:`cnnkit.analysis.summary`) as JSON: one row per
     module call with shapes, parameters, multiply-adds and the receptive field (the table's
@@ -192,6 +213,7 @@ def model_table(entry: ModelEntry) -> dict:
              "totals": {"params": s.total_params, "trainable": s.trainable_params, "macs": s.total_macs,
                         "param_bytes": s.param_bytes, "activation_bytes": s.activation_bytes},
              "conv_layers": conv_layer_names(entry.pool.model)}
+    table["cam_layers"], table["cam_default"] = cam_layers(entry)
     entry.cache["table"] = table
     return table
 
@@ -239,10 +261,10 @@ def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int |
             raw = np.abs(np.asarray(explain.saliency(model, x, cls)))[0].max(axis=0)
             layer = None
         else:
-            convs = conv_layer_names(entry.pool.model)
-            layer = layer or (convs[-1] if convs else None)
-            if layer not in convs:
-                raise RequestError(f"Grad-CAM needs a convolution layer; {entry.id} has {', '.join(convs) or 'none'}"
+            names, default = cam_layers(entry)
+            layer = layer or default
+            if layer not in names:
+                raise RequestError(f"Grad-CAM needs a layer with spatial maps; {entry.id} has {', '.join(names) or 'none'}"
                                    f", got {layer!r:.40}")
             raw = np.asarray(explain.grad_cam(model, x, cls, layer, upsample=True))[0]
     return {"method": method, "target": cls, "layer": layer, "map": _nested(raw), "input": _nested(x[0, 0]),

@@ -58,8 +58,8 @@ export function initModel(page, shared) {
       body.append(tr);
     }
     const cams = $("#m-cam-layer");
-    cams.replaceChildren(...table.conv_layers.map(n => new Option(n, n)));
-    if (table.conv_layers.length) cams.value = table.conv_layers[table.conv_layers.length - 1];
+    cams.replaceChildren(...table.cam_layers.map(n => new Option(n, n)));
+    if (table.cam_default) cams.value = table.cam_default;
     const first = table.rows.find(r => r.leaf && r.name);
     select(selected && table.rows.some(r => r.name === selected) ? selected : first ? first.name : null);
   }
@@ -208,10 +208,10 @@ export function initModel(page, shared) {
     const cv = $("#m-overlay"), ctx = cv.getContext("2d");
     const scale = cv.width / answer.input.length;
     ctx.clearRect(0, 0, cv.width, cv.height);
-    const values = flatten(answer.input);
-    drawPicture(ctx, answer.input, scale, Math.min(...values), Math.max(...values));
-    const [lo, hi] = answer.range, alpha = Number($("#m-alpha").value) / 100;
-    drawPicture(ctx, answer.map, scale, 0, hi > 0 ? hi : 1, viridis, (t) => alpha * Math.min(1, Math.max(0, t)));
+    const values = flatten(answer.input), lo = Math.min(...values), hi0 = Math.max(...values);
+    drawPicture(ctx, answer.input, scale, lo, lo + (hi0 - lo) / 0.55);     // the digit, dimmed under the map
+    const hi = answer.range[1], alpha = Number($("#m-alpha").value) / 100;
+    drawPicture(ctx, answer.map, scale, 0, hi > 0 ? hi : 1, viridis, (t) => alpha * Math.pow(Math.min(1, Math.max(0, t)), 0.6));
     $("#m-explain-caption").textContent = answer.method === "saliency"
       ? `Saliency for class ${answer.target}: |∂ logit ${answer.target} / ∂ input| per pixel (largest ${fmt(hi, 3)}), ` +
         `the pixels whose change would move that score most.`
