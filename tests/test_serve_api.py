@@ -300,6 +300,29 @@ def test_filter_colour_and_grey(client):
     np.testing.assert_array_equal(_decode_png(grey["result_png"]), np.asarray(PIL.fromarray(sample_image("astronaut")).convert("L")))
 
 
+@pytest.mark.parametrize("border, numpy_mode", [("zero", "constant"), ("reflect", "symmetric"),
+                                                 ("reflect101", "reflect"), ("replicate", "edge"), ("wrap", "wrap")])
+@pytest.mark.parametrize("mode", ["correlate", "convolve"])
+def test_filter_probe_shows_one_pixels_sum(client, border, numpy_mode, mode):
+    from cnnkit.samples import sample_image
+    kernel = np.array([[1, 2, 0], [0, -1, 3], [4, 0, 1]], dtype=np.float64)
+    camera = sample_image("camera").astype(np.float64)
+    for y, x in [(0, 0), (511, 3), (200, 300)]:
+        p = _ok(client, client.post("/api/filter/probe", json={"kernel": kernel.tolist(), "border": border, "mode": mode,
+                                                               "y": y, "x": x}))
+        padded = np.pad(camera, 1, mode=numpy_mode)         # numpy's own border rules
+        patch = padded[y:y + 3, x:x + 3]
+        weights = kernel if mode == "correlate" else kernel[::-1, ::-1]
+        np.testing.assert_array_equal(p["patch"], patch)
+        np.testing.assert_array_equal(p["weights"], weights)
+        assert p["sum"] == (patch * weights).sum()
+        assert abs(p["value"] - p["sum"]) <= 1e-4 * max(1.0, abs(p["sum"]))   # filter2d computes in float32
+        assert p["outside"][0][0] == (y == 0 or x == 0) and p["outside"][1][1] is False
+    _bad(client, client.post("/api/filter/probe", json={"y": 600, "x": 0}), 400, "outside the 512x512 image")
+    _bad(client, client.post("/api/filter/probe", json={"y": "a", "x": 0}), 400, "y must be an integer")
+    _bad(client, client.post("/api/filter/probe", json={"image": "sample:astronaut", "y": 1, "x": 1}), 400, "tick 'grey'")
+
+
 @pytest.mark.parametrize("body, status, text", [
     ({"kernel": "blur_max"}, 400, "unknown kernel 'blur_max'"),
     ({"kernel": np.ones((16, 16)).tolist()}, 400, "at most 15 per side"),

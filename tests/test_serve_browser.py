@@ -124,6 +124,13 @@ def test_kernels_page_follows_the_kernel(driver, url):
     sb.wait_for(driver, f"Number(document.getElementById('page-kernels').dataset.filtered) > {count}")
     assert Select(driver.find_element(By.ID, "k-kernel")).first_selected_option.get_attribute("value") == "custom"
     assert driver.find_element(By.ID, "k-result").get_attribute("src") != sharpened
+    # clicking the result shows the sum behind that pixel
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(driver).move_to_element_with_offset(driver.find_element(By.ID, "k-result"), 10, 10).click().perform()
+    sb.wait_for(driver, "Number(document.getElementById('page-kernels').dataset.probed || 0) >= 1", what="the probe")
+    tables = driver.find_elements(By.CSS_SELECTOR, "#k-probe table")
+    assert len(tables) == 3 and len(tables[0].find_elements(By.TAG_NAME, "td")) == 9
+    assert "cnnkit.filter2d gives" in driver.find_element(By.ID, "k-probe").text
     shot(driver, "kernels")
 
 

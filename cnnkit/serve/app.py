@@ -14,6 +14,7 @@ GET     ``/api/samples/{name}`` a scikit-image sample as PNG (as filtered)
 POST    ``/api/images``         multipart ``file`` -> ``{"id", "width", "height"}``
 GET     ``/api/images/{id}``    an uploaded picture as PNG (as filtered)
 POST    ``/api/filter``         ``{"image", "kernel", "border", "mode"}`` -> result PNG, separability
+POST    ``/api/filter/probe``   the same and ``"y", "x"`` -> that pixel's patch, products and sum
 POST    ``/api/frames``         animation frame data and the receptive field of one layer
 GET     ``/api/models``         the servable models; POST: multipart ``file`` (.safetensors)
 GET     ``/api/summary``        ``?model=ID``: the summary table with receptive fields
@@ -213,11 +214,10 @@ def _kernel(value) -> "np.ndarray":
     return number_grid(value, "kernel", max_side=15)
 
 
-@api
-async def filter_route(request: Request):
+async def _filter_request(request: Request):
+    """The image (as filtered), kernel, border, mode of a Kernels-page request, and the rest of its body."""
     from ..filtering import BORDERS
     from ..io.image import rgb_to_gray
-    st = _state(request)
     body = await _json(request)
     source = body.get("image", "sample:camera")
     if not isinstance(source, str):
@@ -226,13 +226,26 @@ async def filter_route(request: Request):
     border = choice(optional(body, "border", "zero"), "border", BORDERS)
     mode = choice(optional(body, "mode", "correlate"), "mode", ("correlate", "convolve"))
     grey = flag(optional(body, "grey", False), "grey")
-    image = await run_in_threadpool(st.picture, source)
+    image = await run_in_threadpool(_state(request).picture, source)
     if grey and image.ndim == 3:
         image = rgb_to_gray(image)
+    return image, kernel, border, mode, source, body
+
+
+@api
+async def filter_route(request: Request):
+    image, kernel, border, mode, source, _ = await _filter_request(request)
     out = await run_in_threadpool(inference.filter_picture, image, kernel, border, mode)
     out["result_png"] = await run_in_threadpool(png_data_url, out.pop("result"))
     out.update(image=source, border=border, mode=mode, shape=list(image.shape))
     return JSONResponse(out)
+
+
+@api
+async def probe_route(request: Request):
+    image, kernel, border, mode, _, body = await _filter_request(request)
+    y, x = integer(body.get("y"), "y", 0, 10 ** 5), integer(body.get("x"), "x", 0, 10 ** 5)
+    return JSONResponse(await run_in_threadpool(inference.filter_probe, image, kernel, border, mode, y, x))
 
 
 def _frame_value(key: str, value):
@@ -361,6 +374,7 @@ def create_app(model: str = "pretrained", *, model_name: str | None = None, max_
         Route("/api/images", upload_image, methods=["POST"]),
         Route("/api/images/{key}", image_png),
         Route("/api/filter", filter_route, methods=["POST"]),
+        Route("/api/filter/probe", probe_route, methods=["POST"]),
         Route("/api/frames", frames, methods=["POST"]),
         Route("/api/models", models_route, methods=["GET", "POST"]),
         Route("/api/summary", summary_route),

@@ -38,7 +38,7 @@ from .models import ModelEntry
 from .validate import RequestError
 
 __all__ = ["DECIMALS", "MAX_MAPS", "digit_from_drawing", "digit_from_picture", "predict", "layer_output",
-           "model_table", "filter_picture", "animation_frames", "explanation", "ImageStore", "feature_status"]
+           "model_table", "filter_picture", "filter_probe", "animation_frames", "explanation", "ImageStore", "feature_status"]
 
 #: Activations are rounded to this many decimals before they are sent.
 DECIMALS = 4
@@ -316,6 +316,34 @@ def filter_picture(image: np.ndarray, kernel: np.ndarray, border: str, mode: str
         "separable": None if factors is None else {"column": factors[0].tolist(), "row": factors[1].tolist()},
         "multiplies": {"direct": kh * kw, "separable": (kh + kw) if factors is not None else None},
     }
+
+
+def filter_probe(image: np.ndarray, kernel: np.ndarray, border: str, mode: str, y: int, x: int) -> dict:
+    """The arithmetic of one output pixel of :func:`filter_picture`: the ``(kh, kw)`` patch of the
+    image under the kernel (cells past the edge filled by ``border``), the weights as applied
+    (turned 180 degrees for ``mode="convolve"``), their products, and ``value``: the result of
+    :func:`cnnkit.filtering.filter2d` at ``(y, x)``, which equals the products' sum."""
+    from ..filtering import border_indices, filter2d
+    if image.ndim != 2:
+        raise RequestError("the arithmetic of one pixel is shown for grey images: tick 'grey'")
+    h, w = image.shape
+    if not (0 <= y < h and 0 <= x < w):
+        raise RequestError(f"pixel ({y}, {x}) is outside the {h}x{w} image")
+    kh, kw = kernel.shape
+    weights, (ay, ax) = kernel, (kh // 2, kw // 2)
+    if mode == "convolve":
+        weights, (ay, ax) = kernel[::-1, ::-1], (kh - 1 - kh // 2, kw - 1 - kw // 2)
+    rows = border_indices(np.arange(y - ay, y - ay + kh), h, border)
+    cols = border_indices(np.arange(x - ax, x - ax + kw), w, border)
+    patch = image[np.maximum(rows, 0)][:, np.maximum(cols, 0)].astype(np.float64)
+    patch[rows < 0] = 0
+    patch[:, cols < 0] = 0
+    inside_r = (np.arange(y - ay, y - ay + kh) >= 0) & (np.arange(y - ay, y - ay + kh) < h)
+    inside_c = (np.arange(x - ax, x - ax + kw) >= 0) & (np.arange(x - ax, x - ax + kw) < w)
+    value = float(filter2d(image, kernel, border=border, mode=mode)[y, x])
+    return {"y": y, "x": x, "patch": patch.tolist(), "weights": np.asarray(weights, dtype=np.float64).tolist(),
+            "products": (patch * weights).tolist(), "sum": float((patch * weights).sum()), "value": value,
+            "outside": (~(inside_r[:, None] & inside_c[None, :])).tolist(), "border": border, "mode": mode}
 
 
 # -------------------------------------------------------------- arithmetic

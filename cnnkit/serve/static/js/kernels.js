@@ -85,6 +85,7 @@ export function initKernels(page, shared) {
         ? "result, shown as |value| scaled to its 99.5th percentile (the weights sum to 0: the sign is a direction)"
         : "result, rounded and clipped to 0…255";
       facts(out);
+      if (probeAt) probe();
       page.dataset.filtered = String(Number(page.dataset.filtered || 0) + 1);
     } catch (error) {
       showError(errorBox, error);
@@ -102,7 +103,8 @@ export function initKernels(page, shared) {
            : `its rank is above 1, so no pair of 1-D kernels gives it (${out.multiplies.direct} multiplies per pixel)`) + `</div>`,
       `<div class="fact">weights sum to <code>${fmt(out.kernel_sum, 4)}</code>` +
       (Math.abs(out.kernel_sum) < 1e-9 ? ": flat regions become 0, only changes (edges) remain"
-        : Math.abs(out.kernel_sum - 1) < 1e-9 ? ": flat regions keep their brightness" : "") + `</div>`,
+        : Math.abs(out.kernel_sum - 1) < 1e-9 ? ": flat regions keep their brightness"
+        : `: a flat region of brightness v becomes ${fmt(out.kernel_sum, 4)}·v`) + `</div>`,
       `<div class="fact">raw result from <code>${fmt(out.range[0], 4)}</code> to <code>${fmt(out.range[1], 4)}</code> ` +
       `on a ${out.shape.slice(0, 2).join("×")} ${out.shape.length === 3 ? "colour" : "grey"} image, border <code>${out.border}</code>, ` +
       `mode <code>${out.mode}</code></div>`,
@@ -110,8 +112,82 @@ export function initKernels(page, shared) {
     $("#k-facts").innerHTML = lines.join("");
   }
 
+  // ------------------------------------------------------------ one pixel's arithmetic
+  let probeAt = null;
+  function imageXY(img, e) {
+    const r = img.getBoundingClientRect(), nw = img.naturalWidth, nh = img.naturalHeight;
+    const scale = Math.min(r.width / nw, r.height / nh);
+    const ox = (r.width - nw * scale) / 2, oy = (r.height - nh * scale) / 2;
+    const x = Math.floor((e.clientX - r.left - ox) / scale), y = Math.floor((e.clientY - r.top - oy) / scale);
+    return x >= 0 && y >= 0 && x < nw && y < nh ? { x, y, scale, ox, oy } : null;
+  }
+  function placeMarkers() {
+    for (const img of [$("#k-input"), $("#k-result")]) {
+      const marker = img.parentElement.querySelector(".marker");
+      if (!probeAt || !img.naturalWidth) { marker.hidden = true; continue; }
+      const r = img.getBoundingClientRect(), scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight);
+      const ox = (r.width - img.naturalWidth * scale) / 2, oy = (r.height - img.naturalHeight * scale) / 2;
+      const n = size, side = Math.max(8, n * scale);
+      marker.style.left = `${ox + (probeAt.x + 0.5) * scale - side / 2}px`;
+      marker.style.top = `${oy + (probeAt.y + 0.5) * scale - side / 2}px`;
+      marker.style.width = marker.style.height = `${side}px`;
+      marker.hidden = false;
+    }
+  }
+  function table(grid, outside = null, digits = 4) {
+    const t = document.createElement("table");
+    grid.forEach((row, i) => {
+      const tr = document.createElement("tr");
+      row.forEach((v, j) => {
+        const td = document.createElement("td");
+        td.textContent = fmt(v, digits);
+        if (outside && outside[i][j]) { td.className = "outside"; td.title = "past the edge: filled by the border rule"; }
+        tr.append(td);
+      });
+      t.append(tr);
+    });
+    return t;
+  }
+  const probe = latest(async () => {
+    if (!probeAt) return;
+    try {
+      const p = await postJSON("/api/filter/probe", {
+        image: source, kernel: matrix(), border: $("#k-border").value, mode: $("#k-mode").value,
+        grey: $("#k-grey").checked, y: probeAt.y, x: probeAt.x });
+      const box = $("#k-probe");
+      box.replaceChildren();
+      const head = document.createElement("p");
+      head.textContent = `Output pixel (row ${p.y}, column ${p.x}): the pixels under the kernel` +
+        (p.outside.flat().some(Boolean) ? ` (grey: past the edge, filled by the ${p.border} rule)` : "") +
+        `, times the weights${p.mode === "convolve" ? " turned 180° (convolve)" : ""}, summed:`;
+      const eq = document.createElement("div");
+      eq.className = "eq";
+      const op = (t) => { const s = document.createElement("span"); s.className = "op"; s.textContent = t; return s; };
+      const result = document.createElement("span");
+      result.innerHTML = `<b>${fmt(p.sum, 6)}</b> (cnnkit.filter2d gives ${fmt(p.value, 6)})`;
+      eq.append(table(p.patch, p.outside), op("⊙"), table(p.weights), op("="), table(p.products, p.outside), op("→ Σ ="), result);
+      box.append(head, eq);
+      page.dataset.probed = String(Number(page.dataset.probed || 0) + 1);
+    } catch (error) {
+      showError(errorBox, error);
+    }
+  });
+  for (const img of [$("#k-input"), $("#k-result")]) {
+    img.addEventListener("click", (e) => {
+      const at = imageXY(img, e);
+      if (!at) return;
+      probeAt = { x: at.x, y: at.y };
+      placeMarkers();
+      probe();
+    });
+    img.addEventListener("load", placeMarkers);
+  }
+  window.addEventListener("resize", placeMarkers);
+
   function setSource(src, caption) {
     source = src;
+    probeAt = null;
+    placeMarkers();
     $("#k-input").src = src.startsWith("sample:") ? `/api/samples/${src.slice(7)}` : `/api/images/${src.slice(7)}`;
     $("#k-input-caption").textContent = caption;
     run();
