@@ -39,7 +39,7 @@ export function initDraw(page, shared) {
   const readout = page.querySelector("#draw-readout");
   const ownScale = page.querySelector("#draw-own-scale");
   const pen = page.querySelector("#draw-pen");
-  let drawn = false, last = null, result = null, table = null, built = null, hoverBox = null;
+  let drawn = false, last = null, result = null, source = "", table = null, built = null, hoverBox = null;
 
   preview.width = preview.height = 28 * PREVIEW_SCALE;
 
@@ -164,8 +164,9 @@ export function initDraw(page, shared) {
       const spatial = view.shape.length === 3 && !view.type.includes("Pool");
       info.innerHTML = `<b></b> <span class="small"></span><span class="small desc"></span>`;
       info.querySelector("b").textContent = view.role === "logits" ? `${view.name} = logits` : view.name;
+      const own = rowOf(view.name);
       info.querySelector(".small").textContent = `${view.type}${view.activation ? " + " + view.activation : ""} · ` +
-        `${view.shape.join("×")}`;
+        `${view.shape.join("×")}` + (own && own.params ? ` · ${own.params.toLocaleString()} weights` : "");
       info.querySelector(".desc").textContent = describeLayer(view, rowOf(view.name), rowOf(view.shows), convIndex);
       if (spatial) convIndex++;
       const tiles = document.createElement("div");
@@ -251,9 +252,8 @@ export function initDraw(page, shared) {
     drawPreview();
   }
 
-  function show(answer, source) {
-    showError(errorBox, null);
-    result = answer;
+  function render() {
+    const answer = result;
     page.querySelector("#prediction").textContent = answer.predicted;
     page.querySelector("#confidence").textContent =
       `${(100 * answer.probabilities[answer.predicted]).toFixed(1)}% sure · from ${source}`;
@@ -262,7 +262,14 @@ export function initDraw(page, shared) {
     if (!built || built.signature !== signature) { buildLayers(answer.layers); built.signature = signature; }
     drawLayers();
     drawPreview();
-    shared.setDigit(answer.digit, source);
+  }
+
+  function show(answer, from) {
+    showError(errorBox, null);
+    result = answer;
+    source = from;
+    render();
+    shared.setDigit(answer.digit, from);
     page.dataset.predictions = String(Number(page.dataset.predictions || 0) + 1);
   }
 
@@ -299,7 +306,11 @@ export function initDraw(page, shared) {
     });
   }
 
-  getJSON("/api/summary?model=loaded").then(t => { table = t; }).catch(() => { table = null; });
+  getJSON("/api/summary?model=loaded").then(t => {
+    table = t;
+    built = null;          // the layer descriptions use the table's receptive fields and weights
+    if (result) render();
+  }).catch(() => { table = null; });
   if (shared.info.model.kind !== "digits") {
     showError(errorBox, new Error(`The loaded model (${shared.info.model.title}) is not a digit classifier; ` +
                                   `the Draw page needs a LeNet-5. The Model page shows it.`));
