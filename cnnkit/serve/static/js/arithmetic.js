@@ -102,8 +102,8 @@ export function initArithmetic(page, shared) {
     const lines = phased ? [
       `Receptive field: each output cell is reached by at most <b>${fy.n_read}×${fx.n_read}</b> input cells ` +
         `(a span of ${fy.size}×${fx.size}); which ones depends on the cell's position modulo the stride.`,
-      `Neighbouring output cells are <b>${fy.jump}×${fx.jump}</b> input cells apart: a transposed convolution ` +
-        `with stride s spreads the input out, s output cells per input cell.`,
+      `One output cell further is ${fy.jump}×${fx.jump} of an input cell further (the jump): a transposed ` +
+        `convolution with stride ${data.params.stride.join("×")} spreads the input out by the stride.`,
     ] : [
       `Receptive field: each output cell sees a <b>${fy.size}×${fx.size}</b> patch of the input` +
         (holes ? `, of which it reads <b>${fy.n_read}×${fx.n_read}</b> pixels: dilation leaves holes (# - # - #)` : "") + ".",
@@ -233,7 +233,7 @@ export function initArithmetic(page, shared) {
     const argmax = step.argmax ? L.grid.at(step.argmax[1], step.argmax[2]).join() : null;
 
     // input grid
-    const what = L.grid.kind === "direct" ? "input with zeros inserted (stride) and padded: the direct form"
+    const what = L.grid.kind === "direct" ? "input, zeros inserted, padded"
       : L.grid.kind === "padded" ? "input (grey: padding)" : "input";
     heading(ctx, what, L.x0, 20);
     for (let g = 0; g < L.grid.rows; g++) {
@@ -259,7 +259,7 @@ export function initArithmetic(page, shared) {
 
     // kernel
     if (data.kernel) {
-      heading(ctx, data.op === "conv_transpose2d" && !scatter ? "kernel (used turned 180°)" : "kernel", L.xk, 20);
+      heading(ctx, data.op === "conv_transpose2d" && !scatter ? "kernel (applied turned 180°)" : "kernel", L.xk, 20);
       const w = data.kernel[0][0];
       const used = new Set(scatter ? step.targets.map(t => t.kernel_index.slice(2).join())
                                    : step.terms.map(t => t.kernel_index.slice(2).join()));
@@ -273,7 +273,7 @@ export function initArithmetic(page, shared) {
     }
 
     // output
-    heading(ctx, scatter ? "output (orange: where this input cell's kernel lands)" : "output", L.xo, 20);
+    heading(ctx, scatter ? "output (orange: this input cell's share)" : "output", L.xo, 20);
     const current = scatter ? null : step.output_index.slice(1).join();
     const doneUpTo = scatter ? -1 : frame;
     for (let i = 0; i < L.Ho; i++) for (let j = 0; j < L.Wo; j++) {
@@ -286,7 +286,8 @@ export function initArithmetic(page, shared) {
       let text = scatter || index <= doneUpTo ? fmt(out[i][j]) : "";
       if (lit.has(key)) {
         const [a, b] = lit.get(key).slice(2);
-        text = `+${fmt(input[step.input_index[1]][step.input_index[2]] * data.kernel[0][0][a][b])}`;
+        const share = input[step.input_index[1]][step.input_index[2]] * data.kernel[0][0][a][b];
+        text = `${share < 0 ? "−" : "+"}${fmt(Math.abs(share))}`;
       }
       label(ctx, text, x, y, L.cell, scatter && !lit.has(key) ? C.muted : C.text);
     }
@@ -332,7 +333,7 @@ export function initArithmetic(page, shared) {
   $("#a-frame").addEventListener("input", () => { playing = false; $("#a-play").textContent = "play"; frame = num("#a-frame"); draw(); });
   $("#a-speed").addEventListener("input", restartTimer);
   for (const el of page.querySelectorAll("#a-controls input, #a-controls select")) {
-    el.addEventListener("input", () => { frame = 0; syncControls(); later(); });
+    for (const kind of ["input", "change"]) el.addEventListener(kind, () => { frame = 0; syncControls(); later(); });
   }
   for (const b of page.querySelectorAll("[data-preset]")) {
     b.addEventListener("click", () => {

@@ -219,7 +219,9 @@ export function initModel(page, shared) {
         `score over map k, upsampled to the input (largest ${fmt(hi, 3)}): where the evidence for ${answer.target} lies.`;
     page.dataset.explained = String(Number(page.dataset.explained || 0) + 1);
   });
-  for (const id of ["#m-method", "#m-cam-layer", "#m-target", "#m-alpha"]) $(id).addEventListener("input", explain);
+  for (const id of ["#m-method", "#m-cam-layer", "#m-target", "#m-alpha"]) {
+    for (const kind of ["input", "change"]) $(id).addEventListener(kind, explain);
+  }
 
   // ----------------------------------------------------------- inputs and models
   $("#m-model").addEventListener("change", () => { model = $("#m-model").value; loadTable(); });
