@@ -89,7 +89,8 @@ def api(handler):
 async def _json(request: Request) -> dict:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind not in ("application/json", ""):
-        raise RequestError(f"expected Content-Type application/json, got {kind}", 415)
+        raise RequestError(f"expected Content-Type application/json (curl: -H 'content-type: application/json'), "
+                           f"got {kind}", 415)
     return parse_json(await request.body())
 
 
