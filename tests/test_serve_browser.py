@@ -92,10 +92,13 @@ def test_draw_a_digit(driver, url):
     # hovering a conv2 unit shows its receptive field on the digit
     from selenium.webdriver.common.action_chains import ActionChains
     tile = rows[2].find_elements(By.CSS_SELECTOR, ".tiles canvas")[0]
-    ActionChains(driver).move_to_element(tile).perform()
+    cell = driver.execute_script("return arguments[0].clientWidth / 10;", tile)
+    ActionChains(driver).move_to_element_with_offset(tile, round(cell / 2), round(cell / 2)).perform()  # unit (5, 5)
     readout = sb.wait_for(driver, "document.getElementById('draw-readout').textContent.includes('14x14') && "
                                   "document.getElementById('draw-readout').textContent", what="the hover readout")
-    assert readout.startswith("conv2: map 0")
+    # the tile's centre is unit (5, 5) of a 10x10 map: conv2's 14x14 field, jump 2, unit 0 centred on
+    # pixel 6.5 of the padded 32x32 input, spans pixels 10..23 there, 8..21 of the 28x28 digit
+    assert readout.startswith("conv2: map 0, row 5, column 5") and "rows 8–21, columns 8–21" in readout, readout
     shot(driver, "draw")
     no_console_errors(driver)
 

@@ -2,6 +2,7 @@
 // layer's activations update while drawing.
 import { getJSON, latest, postJSON, showError, upload } from "./api.js";
 import { drawGrid, drawPicture, flatten, fmt, legend, rangeOf } from "./colors.js";
+import { boxText, strokeBox, unitBox } from "./fields.js";
 
 const SEND = 140;          // the drawing is sent at 140x140 (half the canvas), white ink on black
 const PREVIEW_SCALE = 6;   // the 28x28 digit is drawn at 6 canvas pixels per pixel
@@ -119,12 +120,7 @@ export function initDraw(page, shared) {
     p.fillRect(0, 0, preview.width, preview.height);
     if (!result) return;
     drawPicture(p, result.digit, PREVIEW_SCALE, 0, 255);
-    if (hoverBox) {
-      p.strokeStyle = "#f0a30a";
-      p.lineWidth = 2;
-      const [y0, y1, x0, x1] = hoverBox.map(v => v * PREVIEW_SCALE);
-      p.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);
-    }
+    if (hoverBox) strokeBox(p, hoverBox, PREVIEW_SCALE);
   }
 
   function drawBars(probabilities) {
@@ -231,8 +227,8 @@ export function initDraw(page, shared) {
     if (!result) return;
     const cv = e.currentTarget;
     const r = cv.getBoundingClientRect();
-    const x = Math.floor((e.clientX - r.left) / r.width * cv.width);
-    const y = Math.floor((e.clientY - r.top) / r.height * cv.height);
+    const x = Math.floor((e.clientX - r.left - cv.clientLeft) / cv.clientWidth * cv.width);   // (inside the border)
+    const y = Math.floor((e.clientY - r.top - cv.clientTop) / cv.clientHeight * cv.height);
     const maps = grids(view, result.activations[view.name]);
     const value = maps[channel] && maps[channel][y] ? maps[channel][y][x] : undefined;
     if (value === undefined) return;
@@ -243,11 +239,8 @@ export function initDraw(page, shared) {
     hoverBox = null;
     if (row && row.field && view.shape.length === 3) {
       // the unit's receptive field in the 32x32 input, shown on the 28x28 digit (2 pixels of padding cut)
-      const [fy, fx] = row.field;
-      const span = (f, i) => [f.start + i * f.jump - (f.size - 1) / 2 - 2, f.start + i * f.jump + (f.size - 1) / 2 - 2 + 1];
-      hoverBox = [...span(fy, y), ...span(fx, x)];
-      readout.textContent += ` · sees input rows ${Math.max(0, Math.ceil(hoverBox[0]))}–${Math.min(27, Math.floor(hoverBox[1] - 1))}, ` +
-        `columns ${Math.max(0, Math.ceil(hoverBox[2]))}–${Math.min(27, Math.floor(hoverBox[3] - 1))} (${row.rf.size})`;
+      hoverBox = unitBox(row.field, y, x, -2);
+      readout.textContent += ` · sees the digit's ${boxText(hoverBox, 28)} (${row.rf.size} of the padded 32×32)`;
     }
     drawPreview();
   }

@@ -2,6 +2,7 @@
 // (hover a map: its unit's field on the input); saliency and Grad-CAM overlays.
 import { getJSON, latest, postJSON, showError, upload } from "./api.js";
 import { drawGrid, drawPicture, flatten, fmt, legend, rangeOf, viridis } from "./colors.js";
+import { boxText, strokeBox, unitBox } from "./fields.js";
 
 const INPUT_SCALE = 5;
 
@@ -130,12 +131,7 @@ export function initModel(page, shared) {
     const ctx = cv.getContext("2d");
     const values = flatten(grid);
     drawPicture(ctx, grid, INPUT_SCALE, Math.min(...values), Math.max(...values));
-    if (hoverBox) {
-      const [y0, y1, x0, x1] = hoverBox.map(v => v * INPUT_SCALE);
-      ctx.strokeStyle = "#f0a30a";
-      ctx.lineWidth = 2;
-      ctx.strokeRect(x0 + 1, y0 + 1, x1 - x0 - 2, y1 - y0 - 2);
-    }
+    if (hoverBox) strokeBox(ctx, hoverBox, INPUT_SCALE);
   }
 
   function drawMaps() {
@@ -165,17 +161,16 @@ export function initModel(page, shared) {
 
   function hover(e, grid, channel) {
     const cv = e.currentTarget, r = cv.getBoundingClientRect();
-    const x = Math.floor((e.clientX - r.left) / r.width * cv.width), y = Math.floor((e.clientY - r.top) / r.height * cv.height);
+    const x = Math.floor((e.clientX - r.left - cv.clientLeft) / cv.clientWidth * cv.width);   // (inside the border)
+    const y = Math.floor((e.clientY - r.top - cv.clientTop) / cv.clientHeight * cv.height);
     if (!grid[y] || grid[y][x] === undefined) return;
     const row = table.rows.find(q => q.name === selected);
     let text = `${selected}: ${output.maps ? `map ${channel}, row ${y}, column ${x}` : `unit ${x}`} = ${fmt(grid[y][x], 4)}`;
     hoverBox = null;
     if (row && row.field && row.field.length === 2 && output.maps) {
-      const [fy, fx] = row.field;
-      const span = (f, i) => [f.start + i * f.jump - (f.size - 1) / 2, f.start + i * f.jump + (f.size - 1) / 2 + 1];
-      hoverBox = [...span(fy, y), ...span(fx, x)];
-      text += ` · its receptive field: input rows ${Math.ceil(hoverBox[0])}…${Math.floor(hoverBox[1] - 1)}, columns ` +
-        `${Math.ceil(hoverBox[2])}…${Math.floor(hoverBox[3] - 1)} (${row.rf.size}; outside the picture = padding)`;
+      hoverBox = unitBox(row.field, y, x);
+      text += ` · its receptive field: input ${boxText(hoverBox, output.input.length)} (${row.rf.size}; ` +
+        `cut at the picture's edge: padding)`;
     }
     $("#m-readout").textContent = text;
     drawInput();
