@@ -174,3 +174,14 @@ def test_every_kind_of_frame_renders(op, kw):
 
 def test_number_format():
     assert [fmt(v) for v in (3.0, -2.0, 0.25, 1 / 3, None, 10.5)] == ["3", "-2", "0.25", "0.33", "-inf", "10.5"]
+
+
+def test_summary_displays_in_notebooks_too():
+    import html as html_lib
+
+    import cnnkit
+    from cnnkit import nn
+    s = cnnkit.summary(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), (1, 1, 8, 8))
+    shown = s._repr_html_()
+    assert shown.startswith("<pre>") and shown.endswith("</pre>")
+    assert html_lib.unescape(shown[5:-6]) == str(s) and "Conv2d" in shown
