@@ -185,3 +185,13 @@ def test_summary_displays_in_notebooks_too():
     shown = s._repr_html_()
     assert shown.startswith("<pre>") and shown.endswith("</pre>")
     assert html_lib.unescape(shown[5:-6]) == str(s) and "Conv2d" in shown
+
+
+def test_docstring_examples():
+    import doctest
+
+    import cnnkit.animate.animation
+    import cnnkit.animate.frames
+    for module in (cnnkit.animate.frames, cnnkit.animate.animation):
+        result = doctest.testmod(module)
+        assert result.attempted and not result.failed, module.__name__

@@ -368,6 +368,35 @@ def _mark_window(cells, panel: Panel, stage: dict, frame: dict, corner=None, pad
     return boxes
 
 
+def _add_chain(panels: list, stages: list, arrays: list, arrow: str, rotate: bool, title) -> tuple[list, list]:
+    """Append, for each stage, its kernel panel and the panel of its output (drawn with the
+    padding the next stage reads); ``title(s, stage, last)``. Returns ``(kernel views, output panels)``:
+    a kernel view is ``(panel index, KernelView)`` or None (pools)."""
+    two = len(stages) > 1
+    kernel_view, outputs = [], []
+    for s, st in enumerate(stages):
+        if st["kernel"] is not None:
+            name = f"{_stage_short(st)} kernel w" if two else "kernel w"
+            view = _kernel_view(st, name, rotate and st["kind"] == "transposed", arrow)
+            kernel_view.append((len(panels), view))
+            panels.append(view.panel)
+        else:
+            kernel_view.append(None)
+        nxt = stages[s + 1] if s + 1 < len(stages) else None
+        canvas = _read_canvas(nxt, arrays[s + 1].shape[1:]) if nxt else Canvas(arrays[s + 1].shape[1:])
+        outputs.append(len(panels))
+        panels.append(_array_panel(title(s, st, nxt is None), np.shape(st["output"]), canvas, arrow if nxt else ""))
+    return kernel_view, outputs
+
+
+def _fill_kernels(cells, kernel_view: list, stage: int, frame: dict) -> None:
+    """Every kernel panel; the weights of ``frame``'s terms outlined on its own stage's kernel."""
+    for t, kv in enumerate(kernel_view):
+        if kv is not None:
+            used = [kv[1].slot(term["kernel_index"]) for term in frame["terms"]] if t == stage else ()
+            _fill_kernel(cells[kv[0]], kv[1], used)
+
+
 def _legend(entries) -> list:
     return [e for e in entries if e is not None]
 
@@ -378,30 +407,23 @@ def _stage_short(stage: dict) -> str:
 
 def _build_forward(data: FrameData, numbers: bool):
     stages = data.stage_list()
-    two = len(stages) > 1
     arrays = [_as3(stages[0]["input"])] + [_as3(s["output"]) for s in stages]
     letters = ["x"] + [f"h{i + 1}" for i in range(len(stages) - 1)] + ["y"]
     panels: list[Panel] = []
-    array_panel, kernel_view, plain = [], [], None
+    array_panel, plain = [], None
     first = stages[0]
     if first["kind"] == "transposed":
         plain = len(panels)
         panels.append(_array_panel("input x", np.shape(first["input"]), Canvas(arrays[0].shape[1:]), "right"))
     array_panel.append(len(panels))
-    title = "zeros inserted and padded" if first["kind"] == "transposed" else "input x"
+    title = "input x"
+    if first["kind"] == "transposed":
+        title = "zeros inserted, padded" if any(v > 1 for v in first["params"]["stride"]) else "padded"
     panels.append(_array_panel(title, np.shape(first["input"]), _read_canvas(first, arrays[0].shape[1:]), "right"))
-    for s, st in enumerate(stages):
-        if st["kernel"] is not None:
-            name = f"{_stage_short(st)} kernel w" if two else "kernel w"
-            kernel_view.append((len(panels), _kernel_view(st, name, st["kind"] == "transposed", "right")))
-            panels.append(kernel_view[-1][1].panel)
-        else:
-            kernel_view.append(None)
-        nxt = stages[s + 1] if s + 1 < len(stages) else None
-        canvas = _read_canvas(nxt, arrays[s + 1].shape[1:]) if nxt else Canvas(arrays[s + 1].shape[1:])
-        title = f"{letters[s + 1]} = {_stage_short(st)} output" if nxt else "output y"
-        array_panel.append(len(panels))
-        panels.append(_array_panel(title, np.shape(st["output"]), canvas, "right" if nxt else ""))
+    kernel_view, outputs = _add_chain(panels, stages, arrays, "right", rotate=True,
+                                      title=lambda s, st, last: "output y" if last else
+                                      f"{letters[s + 1]} = {_stage_short(st)} output")
+    array_panel += outputs
 
     states = []
     done = [set() for _ in stages]
@@ -428,10 +450,7 @@ def _build_forward(data: FrameData, numbers: bool):
                 cell.marks, cell.fill = ("current",), P.CURRENT_FILL
             else:
                 _fill(cells[pi], panels[pi], None, P.WHITE)
-        for t, kv in enumerate(kernel_view):
-            if kv is not None:
-                used = [kv[1].slot(term["kernel_index"]) for term in frame["terms"]] if t == s else ()
-                _fill_kernel(cells[kv[0]], kv[1], used)
+        _fill_kernels(cells, kernel_view, s, frame)
         rp = array_panel[s]
         o = frame["output_index"][0]
         corner = None
@@ -463,7 +482,6 @@ def _build_forward(data: FrameData, numbers: bool):
 
 def _build_backward(data: FrameData, numbers: bool):
     stages = data.stage_list()
-    two = len(stages) > 1
     grads = [_as3(stages[0]["grad_input"])] + [_as3(s["grad_output"]) for s in stages]
     letters = ["dx"] + [f"dh{i + 1}" for i in range(len(stages) - 1)] + ["dy"]
     first = stages[0]
@@ -473,21 +491,13 @@ def _build_backward(data: FrameData, numbers: bool):
         value_panel = len(panels)
         panels.append(_array_panel("input x", np.shape(first["input"]),
                                    _read_canvas(first, grads[0].shape[1:])))
-    grad_panel, kernel_view = [len(panels)], []
+    grad_panel = [len(panels)]
     canvas = Canvas(grads[0].shape[1:]) if first["kind"] == "transposed" else _read_canvas(first, grads[0].shape[1:])
     panels.append(_array_panel("grad_input dx", np.shape(first["input"]), canvas, "left"))
-    for s, st in enumerate(stages):
-        if st["kernel"] is not None:
-            name = f"{_stage_short(st)} kernel w" if two else "kernel w"
-            kernel_view.append((len(panels), _kernel_view(st, name, arrow="left")))
-            panels.append(kernel_view[-1][1].panel)
-        else:
-            kernel_view.append(None)
-        nxt = stages[s + 1] if s + 1 < len(stages) else None
-        canvas = _read_canvas(nxt, grads[s + 1].shape[1:]) if nxt else Canvas(grads[s + 1].shape[1:])
-        title = f"{letters[s + 1]} (gradient of {letters[s + 1][1:]})" if nxt else "grad_output dy (upstream)"
-        grad_panel.append(len(panels))
-        panels.append(_array_panel(title, np.shape(st["output"]), canvas, "left" if nxt else ""))
+    kernel_view, outputs = _add_chain(panels, stages, grads, "left", rotate=False,
+                                      title=lambda s, st, last: "grad_output dy (upstream)" if last else
+                                      f"{letters[s + 1]} (gradient of {letters[s + 1][1:]})")
+    grad_panel += outputs
 
     states = []
     acc = [np.zeros_like(g) for g in grads]
@@ -513,10 +523,7 @@ def _build_backward(data: FrameData, numbers: bool):
         r, q = panels[up].canvas.cell(frame["output_index"][1:])
         cell = cells[up][frame["output_index"][0]][r][q]
         cell.marks, cell.fill = ("current",), P.GRADIENT_NEW
-        for t, kv in enumerate(kernel_view):
-            if kv is not None:
-                used = [kv[1].slot(term["kernel_index"]) for term in frame["terms"]] if t == s else ()
-                _fill_kernel(cells[kv[0]], kv[1], used)
+        _fill_kernels(cells, kernel_view, s, frame)
         down = grad_panel[s]
         boxes = []
         if st["kind"] != "transposed":
@@ -637,7 +644,8 @@ class _Layout:
 
 def _fonts(cell: int) -> dict:
     return {"title": _font(16), "body": _font(13), "note": _font(12), "panel": _font(13),
-            "value": _font(max(10, round(cell * 0.40))), "small": _font(max(8, round(cell * 0.27))),
+            "value": _font(max(10, round(cell * 0.40))), "medium": _font(max(9, round(cell * 0.33))),
+            "small": _font(max(8, round(cell * 0.27))),
             "ruler": _font(10)}
 
 
@@ -742,7 +750,7 @@ def draw_cell(draw, box, cell: Cell, fonts: dict) -> None:
         draw.polygon([(x0 + 2, y0 + 2), (x0 + 2 + t, y0 + 2), (x0 + 2, y0 + 2 + t)], fill=P.CURRENT)
     if cell.text:
         muted = cell.style in ("pad", "inserted", "crop")
-        font = fonts["small"] if len(cell.text) > 3 else fonts["value"]
+        font = fonts["value"] if len(cell.text) <= 3 else fonts["medium"] if len(cell.text) == 4 else fonts["small"]
         cy = (y0 + y1) / 2 - (3 if cell.small else 0)
         draw.text(((x0 + x1) / 2, cy), cell.text, font=font, fill=P.MUTED if muted else P.INK, anchor="mm")
     if cell.small:

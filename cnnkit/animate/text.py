@@ -103,8 +103,9 @@ def notes(spec: OpSpec, stages, params: dict, backward: bool, view: str = "direc
     kind = spec.kind
     if kind == "transposed" and view == "scatter":
         s = stages[0].stride
+        crop = "; padding crops the border of the sum" if any(map(any, stages[0].pads)) else ""
         out.append(f"each input cell adds its value times the kernel onto the output, neighbouring copies "
-                   f"{'x'.join(map(str, s))} apart; padding crops the border of the sum")
+                   f"{padding_text([(v, v) for v in s], None)} apart{crop}")
     elif kind == "transposed":
         dp = stages[0].params()["direct_padding"]
         s = stages[0].stride
