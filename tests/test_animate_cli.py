@@ -123,3 +123,24 @@ def test_the_whole_gallery_renders_in_under_a_minute(tmp_path):
     for p in paths[:-1]:
         assert Image.open(p).n_frames >= 1
     assert seconds < 60, f"gallery took {seconds:.1f} s"
+
+
+def test_readme_gifs_are_what_their_commands_draw(tmp_path):
+    """docs/animate_*.gif are made by the `cnnkit animate ... --out docs/...` lines of README.md."""
+    import re
+    import shlex
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^cnnkit animate .*--out (docs/\S+\.gif)$", readme, flags=re.M)
+    lines = [line for line in readme.splitlines() if line.startswith("cnnkit animate") and "--out docs/" in line]
+    assert len(lines) == len(commands) == 3
+    for line, target in zip(lines, commands):
+        argv = shlex.split(line)[1:]
+        argv[argv.index("--out") + 1] = str(tmp_path / "x.gif")
+        assert main(argv) == 0
+        ours, theirs = Image.open(tmp_path / "x.gif"), Image.open(ROOT / target)
+        assert (ours.n_frames, ours.size) == (theirs.n_frames, theirs.size), target
+        for i in range(ours.n_frames):
+            ours.seek(i)
+            theirs.seek(i)
+            a, b = np.asarray(ours.convert("RGB")).astype(int), np.asarray(theirs.convert("RGB")).astype(int)
+            assert (np.abs(a - b).max(axis=2) > 40).mean() < 0.01, f"{target} frame {i}: regenerate it"
