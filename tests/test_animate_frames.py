@@ -116,7 +116,7 @@ def transposed_grid():
     rng = np.random.default_rng(11)
     out = []
     for n in (1, 2):
-        for stride, dilation in itertools.product((1, 2, 3), (1, 2)):
+        for stride, dilation in itertools.product((1, 2, 3), (1, 2, 3)):
             for op_pad in range(max(stride, dilation)):
                 for padding in (0, 1, ((0, 2),) * n, "same"):
                     if padding == "same" and op_pad:
