@@ -137,6 +137,10 @@ def test_numbers_off_draws_the_same_cells_without_equations():
     off = animate("avg_pool1d", input_size=6, kernel_size=2, numbers=False)
     assert len(on) == len(off) == 3
     assert off.frames[0].size[1] < on.frames[0].size[1]
+    for anim, plain in ((on, False), (off, True)):  # input cell 5 is never under the window: no text drawn
+        x0, y0, x1, y1 = cell_box(anim.data, 0, 0, 0, 5, numbers=not plain)
+        interior = np.asarray(anim.frames[0])[y0 + 4:y1 - 4, x0 + 4:x1 - 4].reshape(-1, 3)
+        assert (len({tuple(p) for p in interior}) == 1) == plain
 
 
 def test_repr_html_embeds_the_gif_and_round_trip_draws_the_same():

@@ -814,12 +814,18 @@ def _draw_frame(panels: list[Panel], state: FrameState, lay: _Layout, legend: li
 
 
 def build(data: FrameData, numbers: bool = True):
-    """``(panels, frame states, legend)`` of ``data``: what each frame shows, before drawing."""
-    if data.backward:
-        return _build_backward(data, numbers)
-    if data.view == "scatter":
-        return _build_scatter(data, numbers)
-    return _build_forward(data, numbers)
+    """``(panels, frame states, legend)`` of ``data``: what each frame shows, before drawing
+    (without ``numbers``: no values, weights or equations, only the cells and the moving window)."""
+    builder = _build_backward if data.backward else _build_scatter if data.view == "scatter" else _build_forward
+    panels, states, legend = builder(data, numbers)
+    if not numbers:  # only the moving window, as Dumoulin & Visin's plain figures
+        for state in states:
+            for panel in state.cells:
+                for grid in panel:
+                    for row in grid:
+                        for cell in row:
+                            cell.text = cell.small = ""
+    return panels, states, legend
 
 
 def _prepare(data: FrameData, numbers: bool):
