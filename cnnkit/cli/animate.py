@@ -28,14 +28,14 @@ def register(subparsers) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("op", metavar="OP", choices=list(OPS) + ["gallery"],
                    help=f"one of {', '.join(OPS)}, or gallery")
-    p.add_argument("--out", help="GIF file to write (gallery: a folder)")
-    p.add_argument("--data", help="also write the frame data as JSON to this file")
-    p.add_argument("--input", dest="input_size", default="5", help="input size H[xW] (default 5; ignored with --input-values)")
-    p.add_argument("--kernel", default=None, help="kernel size K[xK] (default 3; pools 2)")
-    p.add_argument("--stride", default=None, help="stride S[xS] (default 1; pools: the kernel size)")
-    p.add_argument("--padding", default="0",
+    p.add_argument("--out", metavar="FILE.gif", help="GIF file to write (gallery: a folder)")
+    p.add_argument("--data", metavar="FILE.json", help="also write the frame data as JSON to this file")
+    p.add_argument("--input", dest="input_size", default="5", metavar="H[xW]", help="input size H[xW] (default 5; ignored with --input-values)")
+    p.add_argument("--kernel", default=None, metavar="K[xK]", help="kernel size K[xK] (default 3; pools 2)")
+    p.add_argument("--stride", default=None, metavar="S[xS]", help="stride S[xS] (default 1; pools: the kernel size)")
+    p.add_argument("--padding", default="0", metavar="P",
                    help="P, AxB, same, valid, or explicit left,right (1-D) / top,bottom,left,right (2-D)")
-    p.add_argument("--dilation", default="1", help="dilation D[xD] (default 1)")
+    p.add_argument("--dilation", default="1", metavar="D[xD]", help="dilation D[xD] (default 1)")
     p.add_argument("--output-padding", default="0", help="transposed convolutions: extra output cells at the end")
     p.add_argument("--channels", type=int, default=1, help="input channels (default 1, at most 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the small integer values (default 0)")
