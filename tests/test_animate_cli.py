@@ -144,3 +144,12 @@ def test_readme_gifs_are_what_their_commands_draw(tmp_path):
             theirs.seek(i)
             a, b = np.asarray(ours.convert("RGB")).astype(int), np.asarray(theirs.convert("RGB")).astype(int)
             assert (np.abs(a - b).max(axis=2) > 40).mean() < 0.01, f"{target} frame {i}: regenerate it"
+
+
+def test_without_pillow_the_data_still_works_and_the_gif_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)   # `import PIL.Image` now raises ImportError
+    assert main(["animate", "conv1d", "--data", str(tmp_path / "d.json")]) == 0
+    assert main(["animate", "conv1d", "--out", str(tmp_path / "a.gif")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the optional package 'Pillow'" in err and 'pip install "cnnkit[image]"' in err
+    assert err.count("\n") == 1 and not (tmp_path / "a.gif").exists()
