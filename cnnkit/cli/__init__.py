@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "filter",
     "summary",  # cnnkit.cli.summary: model table with receptive fields
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
+    "animate",  # cnnkit.cli.animate: GIF animations of convolution and pooling, forward and backward
     "train",
     "eval",
     "serve",  # cnnkit.cli.serve: the explorer in the browser
