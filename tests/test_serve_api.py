@@ -558,3 +558,8 @@ def test_cli_serve_help_and_errors():
     assert main(["serve", "--model", "model.py", "--no-browser"]) == 2
     assert main(["serve", "--model", "missing.safetensors", "--no-browser"]) == 2
     assert main(["serve", "--port", "70000", "--no-browser"]) == 2
+    pytest.importorskip("uvicorn")
+    from cnnkit.serve.server import background
+    with background(create_app(replicas=1)) as url:               # its port is taken now
+        port = url.rsplit(":", 1)[1].strip("/")
+        assert main(["serve", "--port", port, "--no-browser"]) == 2

@@ -52,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     app = create_app(args.model, model_name=args.arch, max_body_bytes=args.max_body_mb or DEFAULT_MAX_BODY,
                      data_dir=args.data_dir)
-    if args.host not in LOCAL_HOSTS:
-        print(f"warning: serving on {args.host}: other machines on the network can reach the explorer",
-              file=sys.stderr)
 
     def ready(url: str) -> None:
+        if args.host not in LOCAL_HOSTS:
+            print(f"warning: serving on {args.host}: other machines on the network can reach the explorer",
+                  file=sys.stderr)
         print(f"cnnkit explorer on {url} (model: {app.state.explorer.models.loaded.title}); Ctrl-C stops it",
               flush=True)
         if not args.no_browser:

@@ -3,6 +3,8 @@ thread (:func:`background`, for tests, the load benchmark and the screenshot scr
 from __future__ import annotations
 
 import contextlib
+import errno
+import socket
 import threading
 import time
 from typing import Callable, Iterator
@@ -19,6 +21,24 @@ def _server(app, host: str, port: int, log_level: str):
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=2)
     return uvicorn.Server(config)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host:port`` (port 0: a free one); ``OSError`` in one line when
+    the address is taken or not this machine's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(f"port {port} on {host} is in use (another cnnkit serve?): choose one with --port, "
+                          f"or --port 0 for a free one") from None
+        raise OSError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def url_of(server, host: str) -> str:
@@ -39,10 +59,12 @@ def run(app, host: str = "127.0.0.1", port: int = 8000, on_ready: Callable[[str]
         if server.started and on_ready is not None:
             on_ready(url_of(server, host))
 
+    sock = _bind(host, port)
     threading.Thread(target=announce, daemon=True).start()
-    server.run()
-    if not server.started:
-        raise OSError(f"could not serve on {host}:{port} (is the port in use? try --port)")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
 
 
 @contextlib.contextmanager
@@ -51,12 +73,14 @@ def background(app, host: str = "127.0.0.1", port: int = 0, timeout: float = 20.
     stops the server (and waits for its thread) on exit."""
     server = _server(app, host, port, "warning")
     server.install_signal_handlers = lambda: None  # not the main thread (older uvicorn)
-    thread = threading.Thread(target=server.run, name="cnnkit-serve", daemon=True)
+    sock = _bind(host, port)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="cnnkit-serve", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
+            sock.close()
             raise RuntimeError(f"the explorer did not start on {host}:{port} within {timeout:g} s")
         time.sleep(0.02)
     try:
@@ -64,3 +88,4 @@ def background(app, host: str = "127.0.0.1", port: int = 0, timeout: float = 20.
     finally:
         server.should_exit = True
         thread.join(timeout)
+        sock.close()
