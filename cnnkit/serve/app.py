@@ -43,6 +43,7 @@ from . import inference
 from .images import decode_upload, fit_within, png_bytes, png_data_url
 from .middleware import BodyLimit
 from .models import ModelRegistry
+from .state import Explorer
 from .validate import RequestError, choice, flag, integer, number_grid, optional, parse_json
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY", "DEFAULT_MAX_PIXELS", "WORK_SIDE", "MAX_DRAWING_SIDE"]
@@ -110,7 +111,7 @@ async def _upload(request: Request, field: str = "file") -> tuple[bytes, str, di
         return data, item.filename or field, others
 
 
-def _state(request: Request) -> "_State":
+def _state(request: Request) -> Explorer:
     return request.app.state.explorer
 
 
@@ -201,7 +202,7 @@ async def upload_image(request: Request):
     data, name, _ = await _upload(request)
     picture = await run_in_threadpool(decode_upload, data, name, st.max_pixels)
     key = hashlib.sha256(data).hexdigest()[:16]
-    work = await run_in_threadpool(fit_within, picture, WORK_SIDE)
+    work = await run_in_threadpool(fit_within, picture, st.work_side)
     st.images.put(key, work)
     return JSONResponse({"id": f"upload:{key}", "name": name, "width": int(work.shape[1]),
                          "height": int(work.shape[0]), "original": [int(picture.shape[1]), int(picture.shape[0])],
@@ -312,44 +313,6 @@ async def http_error(request: Request, exc: HTTPException):
 
 
 # --------------------------------------------------------------------- app
-class _State:
-    """What the routes share: the models, uploaded pictures, the MNIST test set (lazily)."""
-
-    def __init__(self, models: ModelRegistry, max_body: int, max_pixels: int, data_dir):
-        import threading
-        self.models, self.max_body, self.max_pixels, self.data_dir = models, max_body, max_pixels, data_dir
-        self.images = inference.ImageStore()
-        self._mnist = None
-        self._lock = threading.Lock()
-
-    def mnist_available(self) -> bool:
-        from ..data.mnist import find_split
-        return self._mnist is not None or find_split("test", self.data_dir) is not None
-
-    def mnist(self):
-        from ..data import load_mnist
-        with self._lock:
-            if self._mnist is None:
-                try:
-                    self._mnist = load_mnist("test", self.data_dir, download=False, progress=False)
-                except FileNotFoundError:
-                    raise RequestError("MNIST's test files are not on this machine (set CNNKIT_DATA to the folder "
-                                       "holding mnist/); the server never downloads", 404) from None
-            return self._mnist
-
-    def picture(self, source: str):
-        """``sample:NAME`` or ``upload:ID`` as the uint8 array the Kernels page filters."""
-        if source.startswith("sample:"):
-            from ..samples import SAMPLES, sample_image
-            name = source[len("sample:"):]
-            if name not in SAMPLES:
-                raise RequestError(f"unknown sample {name!r:.40}; samples: {', '.join(SAMPLES)}", 404)
-            return fit_within(sample_image(name), WORK_SIDE)
-        if source.startswith("upload:"):
-            return self.images.get(source[len("upload:"):])
-        raise RequestError(f"image must be 'sample:NAME' or an uploaded id 'upload:...', got {source!r:.40}")
-
-
 def create_app(model: str = "pretrained", *, model_name: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                max_image_pixels: int = DEFAULT_MAX_PIXELS, replicas: int | None = None,
                data_dir: str | os.PathLike | None = None) -> Starlette:
@@ -385,5 +348,5 @@ def create_app(model: str = "pretrained", *, model_name: str | None = None, max_
     ]
     app = Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)],
                     exception_handlers={HTTPException: http_error})
-    app.state.explorer = _State(registry, max_body_bytes, max_image_pixels, data_dir)
+    app.state.explorer = Explorer(registry, max_body_bytes, max_image_pixels, data_dir, WORK_SIDE)
     return app

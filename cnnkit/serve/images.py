@@ -20,7 +20,7 @@ import numpy as np
 from .._optional import require
 from .validate import RequestError
 
-__all__ = ["ALLOWED_FORMATS", "decode_upload", "png_bytes", "png_data_url", "fit_within"]
+__all__ = ["ALLOWED_FORMATS", "decode_upload", "png_bytes", "png_data_url", "fit_within", "resize"]
 
 #: Pillow format names accepted from uploads.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -77,16 +77,22 @@ def decode_upload(data: bytes, filename: str, max_pixels: int, mode: str | None 
     return arr
 
 
+def resize(image: np.ndarray, height: int, width: int, method: str = "lanczos") -> np.ndarray:
+    """A uint8 ``(H, W)`` / ``(H, W, 3)`` picture resized to ``height x width`` by Pillow
+    (``"lanczos"`` or ``"bilinear"``)."""
+    Image = _pil()
+    resample = {"lanczos": Image.LANCZOS, "bilinear": Image.BILINEAR}[method]
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((width, height), resample))
+
+
 def fit_within(image: np.ndarray, side: int) -> np.ndarray:
     """``image`` scaled down (Lanczos, aspect kept) so that its longer side is at most ``side``;
     unchanged when it already fits."""
     h, w = image.shape[:2]
     if max(h, w) <= side:
         return image
-    Image = _pil()
     scale = side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+    return resize(image, max(1, round(h * scale)), max(1, round(w * scale)))
 
 
 def png_bytes(image: np.ndarray) -> bytes:

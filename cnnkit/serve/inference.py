@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import threading
-from collections import OrderedDict
 from fractions import Fraction
 
 import numpy as np
@@ -38,7 +36,7 @@ from .models import ModelEntry
 from .validate import RequestError
 
 __all__ = ["DECIMALS", "MAX_MAPS", "digit_from_drawing", "digit_from_picture", "predict", "layer_output",
-           "model_table", "filter_picture", "filter_probe", "animation_frames", "explanation", "ImageStore", "feature_status"]
+           "model_table", "filter_picture", "filter_probe", "animation_frames", "explanation", "feature_status"]
 
 #: Activations are rounded to this many decimals before they are sent.
 DECIMALS = 4
@@ -88,12 +86,11 @@ def model_input(entry: ModelEntry, digit: np.ndarray) -> np.ndarray:
     if entry.kind == "digits":
         return prepare_mnist(digit)
     if entry.kind == "image":
-        from .images import _pil
-        Image = _pil()
+        from .images import resize
         h, w = entry.input_shape[2:]
-        picture = np.clip(digit, 0, 255).astype(np.uint8)
+        picture = np.clip(np.rint(digit), 0, 255).astype(np.uint8)
         if picture.shape != (h, w):
-            picture = np.asarray(Image.fromarray(picture).resize((w, h), Image.BILINEAR))
+            picture = resize(picture, h, w, "bilinear")
         return (picture.astype(np.float32) / 255)[None, None]
     raise RequestError(f"model {entry.id} takes input {list(entry.input_shape or [])} ({entry.dtype}), not a "
                        f"picture: the explorer shows its table only")
@@ -272,30 +269,6 @@ def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int |
 
 
 # ----------------------------------------------------------------- kernels
-class ImageStore:
-    """Uploaded pictures by id (the first 16 hex digits of their SHA-256), the ``size``
-    most recent kept."""
-
-    def __init__(self, size: int = 16):
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-        self.size = size
-
-    def put(self, key: str, image: np.ndarray) -> None:
-        with self._lock:
-            self._items[key] = image
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def get(self, key: str) -> np.ndarray:
-        with self._lock:
-            if key not in self._items:
-                raise RequestError(f"no uploaded image {key!r:.40} (uploads are kept while the server runs, "
-                                   f"the last {self.size}): upload it again", 404)
-            return self._items[key]
-
-
 def filter_picture(image: np.ndarray, kernel: np.ndarray, border: str, mode: str) -> dict:
     """Filter ``image`` with ``kernel`` (:func:`cnnkit.filtering.filter2d`) and say how it is
     shown: ``result`` (uint8 for display), ``rule`` (``"abs"``: weights sum to 0, shown as
