@@ -392,6 +392,7 @@ def test_layer_output_equals_the_torch_twin(client, twin, digit):
     assert answer["predicted"] == 7
     kernels = _ok(client, client.post("/api/layer", json={"pixels": digit.tolist(), "layer": "0", "model": "seed-kernels"}))
     assert kernels["shape"] == [6, 28, 28]                   # the seed's six kernels on the digit, scaled to 0..1
+    assert kernels["channel_names"] == ["identity", "edge_cross", "edge_laplacian", "sharpen", "box_blur", "gaussian_blur"]
     identity = np.array(kernels["maps"][0])
     np.testing.assert_allclose(identity, digit / 255, atol=ROUNDED)
     _bad(client, client.post("/api/layer", json={"pixels": GRID, "layer": "conv9"}), 400, "no layer 'conv9'")

@@ -234,6 +234,10 @@ def layer_output(entry: ModelEntry, digit: np.ndarray, layer: str) -> dict:
         out["channels_shown"] = min(arr.shape[0], MAX_MAPS) if arr.ndim == 3 else 1
     else:
         out["vector"] = _nested(arr)
+    convs = conv_layer_names(entry.pool.model)
+    if entry.id == "seed-kernels" and convs and layer == convs[0]:   # the seed's classic kernels, by name
+        from ..analysis.zoo import seed_kernel_bank
+        out["channel_names"] = list(seed_kernel_bank()[0])
     final = np.asarray(calls[0].output.data)
     if final.ndim == 2 and final.shape[1] > 1:
         probs = F.softmax(final, dim=1).numpy()[0]

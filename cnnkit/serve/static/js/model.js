@@ -36,7 +36,7 @@ export function initModel(page, shared) {
     $("#m-source").textContent = `${m.title} · input ${JSON.stringify(m.input_shape)} · from ${m.source}`;
     const t = table.totals;
     $("#m-totals").textContent = `${t.params.toLocaleString()} parameters (${t.trainable.toLocaleString()} trainable), ` +
-      `${t.macs.toLocaleString()} multiply-adds per input. RF: the receptive field per input axis (pixels); ` +
+      `${t.macs.toLocaleString()} multiply-adds per input; shapes without the batch axis. RF: the receptive field per input axis (pixels); ` +
       `jump: input pixels between neighbouring units; start: the centre of unit 0's field.`;
     $("#m-text").textContent = table.text;
     const body = $("#m-table tbody");
@@ -94,8 +94,18 @@ export function initModel(page, shared) {
     noteInput();
     const m = current();
     const digit = inputDigit();
-    if (!m || !selected || !digit || m.kind === "other") {
+    if (!m || !selected || !digit || m.kind === "other") {   // nothing to draw: leave nothing stale either
+      output = null;
       $("#m-maps").replaceChildren();
+      $("#m-readout").textContent = $("#m-prediction").textContent = "";
+      $("#m-layer-title").textContent = "Layer output";
+      $("#m-layer-caption").textContent = !digit ? "Draw a digit first." : m && m.kind === "other"
+        ? "This model's input is not a picture, so there are no maps to draw." : "Click a row of the table.";
+      for (const id of ["#m-input", "#m-overlay"]) {
+        const cv = $(id);
+        cv.getContext("2d").clearRect(0, 0, cv.width, cv.height);
+      }
+      $("#m-explain-caption").textContent = "";
       return;
     }
     try {
@@ -116,7 +126,8 @@ export function initModel(page, shared) {
         `, one colour scale for the layer.${rf}`
       : `${output.shape[0]} values (a vector: every unit sees the whole input).`;
     $("#m-prediction").textContent = output.probabilities
-      ? `prediction: ${output.predicted} (${(100 * output.probabilities[output.predicted]).toFixed(1)}%)` : "";
+      ? `prediction: ${output.predicted} (${(100 * output.probabilities[output.predicted]).toFixed(1)}%)` +
+        (table.model.title.includes("random weights") ? ", from random weights: meaningless until trained" : "") : "";
     page.dataset.layerShown = selected;
     explain();
   });
@@ -138,7 +149,7 @@ export function initModel(page, shared) {
     const box = $("#m-maps");
     box.replaceChildren();
     const maps = output.maps || [[output.vector]];
-    const range = rangeOf(flatten(maps));
+    const range = rangeOf(flatten(maps)), own = $("#m-own-scale").checked;
     const h = maps[0].length, w = maps[0][0].length;
     const room = box.clientWidth || 600;
     const side = maps.length <= 8 ? 96 : Math.max(40, Math.min(96, Math.floor(room / maps.length) - 8));
@@ -147,16 +158,16 @@ export function initModel(page, shared) {
       const tile = document.createElement("div");
       tile.className = "tile";
       const cv = document.createElement("canvas");
-      drawGrid(cv, grid, range, scale);
+      drawGrid(cv, grid, own ? rangeOf(flatten(grid)) : range, scale);
       if (h === 1) cv.style.height = "22px";
       cv.addEventListener("mousemove", (e) => hover(e, grid, c));
       cv.addEventListener("mouseleave", () => { hoverBox = null; $("#m-readout").textContent = ""; drawInput(); });
       const l = document.createElement("span");
-      l.textContent = maps.length > 1 ? c : "";
+      l.textContent = output.channel_names ? `${c} ${output.channel_names[c]}` : maps.length > 1 ? c : "";
       tile.append(cv, l);
       box.append(tile);
     });
-    box.append(legend(range));
+    box.append(legend(range, own ? "layer range; each map on its own" : ""));
   }
 
   function hover(e, grid, channel) {
@@ -220,6 +231,7 @@ export function initModel(page, shared) {
 
   // ----------------------------------------------------------- inputs and models
   $("#m-model").addEventListener("change", () => { model = $("#m-model").value; loadTable(); });
+  $("#m-own-scale").addEventListener("change", () => { if (output) drawMaps(); });
   $("#m-upload").addEventListener("change", async (e) => {
     const file = e.target.files[0];
     if (!file) return;
