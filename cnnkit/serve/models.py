@@ -105,13 +105,15 @@ class ModelRegistry:
                              "not a .py file (the explorer runs no model code it is given)")
         self.replicas = replicas
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._zoo: dict[str, ModelEntry] = {}
         self._uploads: OrderedDict[str, ModelEntry] = OrderedDict()
         self.loaded = self._entry(LOADED, spec, model_name, source=spec if spec != PRETRAINED else
                                   "cnnkit/models/weights/lenet5.safetensors")
 
     def _entry(self, entry_id: str, spec: str, model_name: str | None, source: str, title: str | None = None):
-        model, shape = resolve_model(spec, model_name)
+        with self._build_lock:  # zoo builds reseed cnnkit's global generator for a moment
+            model, shape = resolve_model(spec, model_name)
         dtype = ZOO[spec].dtype if spec in ZOO else "float32"
         shape = tuple(shape) if shape is not None else None
         return ModelEntry(entry_id, title or _title(model, spec), source, _kind(model, shape, dtype), shape, dtype,
