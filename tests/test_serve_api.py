@@ -95,7 +95,7 @@ def test_pages_load_nothing_from_the_network(client):
     html = client.get("/").text
     refs = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert refs and all(r.startswith(("/", "#", "data:")) for r in refs), refs
-    for name in ("main", "api", "colors", "draw", "kernels", "arithmetic", "model"):
+    for name in ("main", "api", "colors", "fields", "draw", "kernels", "arithmetic", "model"):
         js = client.get(f"/static/js/{name}.js").text
         assert not re.search(r"""(?:import|fetch)\s*\(?\s*["']https?://""", js), name
 
