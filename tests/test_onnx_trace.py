@@ -43,3 +43,11 @@ def test_inner_trace_records_into_its_own_list():
         _ = x - 1
     assert [r.op.name for r in outer] == ["Add", "Sub"]
     assert [r.op.name for r in inner] == ["Mul"]
+
+
+def test_where_is_called_at_each_op():
+    x = cnnkit.tensor([1.0, 2.0])
+    labels = iter(["first", "second"])
+    with trace.trace(where=lambda: next(labels)) as records:
+        _ = (x + 1) * 2
+    assert [r.where for r in records] == ["first", "second"]

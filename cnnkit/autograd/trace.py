@@ -18,14 +18,16 @@ bypasses the ops (``Tensor(x.data * 2)``) is not, and shows up as a constant.
 
 Recording is per thread and works with or without gradients (``no_grad``). A
 trace started inside another one records into its own list only. The records keep
-their tensors alive until the list is dropped.
+their tensors alive until the list is dropped. ``trace(where=f)`` calls ``f()`` at
+each op and keeps the result as ``OpRecord.where`` (the ONNX exporter passes the
+dotted path of the module whose ``forward`` is running).
 """
 from __future__ import annotations
 
 import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 __all__ = ["OpRecord", "trace", "is_tracing", "record"]
 
@@ -35,13 +37,15 @@ _state = threading.local()
 @dataclass
 class OpRecord:
     """One op call: ``op`` (the :class:`Function` instance), ``inputs`` (positional,
-    as passed to ``apply``), ``params`` (keyword) and ``output`` (what ``apply``
-    returned: a Tensor, or a tuple of them for ops with several outputs)."""
+    as passed to ``apply``), ``params`` (keyword), ``output`` (what ``apply``
+    returned: a Tensor, or a tuple of them for ops with several outputs) and
+    ``where`` (what the trace's ``where`` callable returned, else ``None``)."""
 
     op: Any
     inputs: tuple
     params: dict
     output: Any
+    where: Any = None
 
     @property
     def outputs(self) -> tuple:
@@ -56,16 +60,17 @@ def is_tracing() -> bool:
 
 def record(op, inputs: tuple, params: dict, output) -> None:
     """Append one op call to the active trace (called by ``Function.apply``)."""
-    _state.records.append(OpRecord(op, tuple(inputs), dict(params), output))
+    where = _state.where() if _state.where is not None else None
+    _state.records.append(OpRecord(op, tuple(inputs), dict(params), output, where))
 
 
 @contextlib.contextmanager
-def trace() -> Iterator[list[OpRecord]]:
+def trace(where: Callable[[], Any] | None = None) -> Iterator[list[OpRecord]]:
     """Context manager yielding the list that every op run inside it is appended to."""
-    previous = getattr(_state, "records", None)
+    previous = getattr(_state, "records", None), getattr(_state, "where", None)
     records: list[OpRecord] = []
-    _state.records = records
+    _state.records, _state.where = records, where
     try:
         yield records
     finally:
-        _state.records = previous
+        _state.records, _state.where = previous
