@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
     "train",
     "eval",
+    "export",  # cnnkit.cli.export: a model as ONNX
 ]
 
 
