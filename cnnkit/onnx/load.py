@@ -343,13 +343,18 @@ class Builder:
         for node in self.proto.graph.node:
             if id(node) in self.claimed:
                 continue
-            if any(p(node, self) for p in patterns()):
-                continue
             entry = importer_for(node.op_type)
-            if entry is None:
-                raise self.fail(node, f"operator {node.op_type} is not supported "
-                                      "(cnnkit.onnx.coverage() lists the ones that are)")
-            entry.from_onnx(node, self)
+            try:
+                if any(p(node, self) for p in patterns()):
+                    continue
+                if entry is None:
+                    raise self.fail(node, f"operator {node.op_type} is not supported "
+                                          "(cnnkit.onnx.coverage() lists the ones that are)")
+                entry.from_onnx(node, self)
+            except ValueError:
+                raise
+            except (IndexError, KeyError, TypeError, AttributeError) as exc:  # a node the checker let through
+                raise self.fail(node, f"cannot be read ({type(exc).__name__}: {exc})") from None
         self._prune()
         self._keep_constants()
         self.model.eval()

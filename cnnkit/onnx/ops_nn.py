@@ -438,8 +438,10 @@ def adaptive_avg_chain(node, b) -> bool:
     """The Transpose / MatMul chain cnnkit writes for an adaptive mean pool whose sizes do not divide
     (marked with the output size) is that pool, when every matrix is the averaging matrix of its axis."""
     hint = next((p.value for p in node.metadata_props if p.key == ADAPTIVE_HINT), None)
+    if hint is None or node.op_type not in ("Transpose", "MatMul"):
+        return False
     shape = b.static_shape(node.input[0])
-    if hint is None or node.op_type not in ("Transpose", "MatMul") or shape is None or len(shape) - 2 not in _ADAPTIVE_AVG:
+    if shape is None or len(shape) - 2 not in _ADAPTIVE_AVG:
         return False
     try:
         out = tuple(int(v) for v in hint.split(","))
