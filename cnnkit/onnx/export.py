@@ -9,7 +9,7 @@ How it works:
    Any :class:`~cnnkit.nn.Module` works, also custom ones that call
    :mod:`cnnkit.functional` or tensor methods.
 2. It runs a second time on an input with one more sample (``dynamic_batch``) or
-   with the samples rolled (fixed batch). Both traces must run the same ops on the
+   with the samples rolled (fixed batch), floats negated. Both traces must run the same ops on the
    same parameters and constants: a difference means that the forward depends on
    the batch size or on the input's values in a way ONNX cannot express
    (Python control flow on values, arrays computed outside cnnkit's ops), and is
@@ -127,31 +127,39 @@ def _ids(t: _Trace, state: dict[int, str]) -> dict[int, Any]:
     return ids
 
 
-def _compare(t1: _Trace, t2: _Trace, state: dict[int, str], dynamic: bool) -> None:
-    """Both traces must run the same ops on the same values, parameters and constants."""
-    what = (f"a batch of {t1.x.shape[0]} and one of {t2.x.shape[0]}" if dynamic
-            else "two inputs of the same shape with different values")
-    hint = ("; export with dynamic_batch=False if only the batch size matters" if dynamic else "")
-    if len(t1.records) != len(t2.records) or any(type(a.op) is not type(b.op) for a, b in zip(t1.records, t2.records)):
-        k = next((k for k, (a, b) in enumerate(zip(t1.records, t2.records)) if type(a.op) is not type(b.op)),
-                 min(len(t1.records), len(t2.records)))
-        raise ExportError(f"export: the forward pass runs different ops for {what} (from op {k} on"
-                          + (f", {t1.records[k].op.name} in module {_where(t1.records[k])}" if k < len(t1.records) else "")
-                          + "): Python control flow that depends on the input cannot be written as ONNX" + hint)
-    ids1, ids2 = _ids(t1, state), _ids(t2, state)
-    for k, (a, b) in enumerate(zip(t1.records, t2.records)):
+class _Comparison:
+    """Trace 2 must run the same ops as trace 1 on the same values, parameters and constants."""
+
+    def __init__(self, t1: _Trace, t2: _Trace, state: dict[int, str], dynamic: bool):
+        self.t1, self.t2 = t1, t2
+        self.what = (f"a batch of {t1.x.shape[0]} and one of {t2.x.shape[0]}" if dynamic
+                     else "two inputs of the same shape with different values")
+        self.hint = "; export with dynamic_batch=False if only the batch size matters" if dynamic else ""
+        self.ids1, self.ids2 = _ids(t1, state), _ids(t2, state)
+
+    def same_ops(self, k: int) -> None:
+        """Op ``k`` is the same op in both traces (and, at the end, both have as many)."""
+        r1, r2 = self.t1.records, self.t2.records
+        if k < len(r1) and k < len(r2) and type(r1[k].op) is type(r2[k].op):
+            return
+        where = f", {r1[k].op.name} in module {_where(r1[k])}" if k < len(r1) else ""
+        raise ExportError(f"export: the forward pass runs different ops for {self.what} (from op {k} on{where}): "
+                          "Python control flow that depends on the input cannot be written as ONNX" + self.hint)
+
+    def same_inputs(self, k: int) -> None:
+        a, b = self.t1.records[k], self.t2.records[k]
         entry = exporter_for(type(a.op))
         skip = entry.batch_params if entry is not None else ()
         slots = [(f"input {i}", x, y) for i, (x, y) in enumerate(zip(a.inputs, b.inputs))]
         slots += [(f"parameter {n!r}", a.params[n], b.params.get(n)) for n in a.params if n not in skip]
         for label, x, y in slots:
-            kx, ky = _key(x, ids1), _key(y, ids2)
+            kx, ky = _key(x, self.ids1), _key(y, self.ids2)
             if kx != ky:
                 consts = isinstance(kx, tuple) and kx[:1] == ("const",)
                 why = ("it is a constant computed outside cnnkit's ops (e.g. from .data, .item() or NumPy) "
                        "and would be frozen into the file" if consts else "the graph differs")
-                raise ExportError(f"export: {label} of {a.op.name} in module {_where(a)} differs between {what}: "
-                                  f"{why}{hint}")
+                raise ExportError(f"export: {label} of {a.op.name} in module {_where(a)} differs between "
+                                  f"{self.what}: {why}{self.hint}")
 
 
 def _sym_shape(s1: tuple[int, ...], s2: tuple[int, ...] | None, n1: int, n2: int | None) -> tuple:
@@ -175,6 +183,7 @@ class _Writer:
 
     def __init__(self, model: Module, t1: _Trace, t2: _Trace | None, opset: int, dynamic: bool):
         self.t1, self.t2, self.opset, self.dynamic = t1, t2, opset, dynamic
+        self.comparison = None
         self.nodes: list = []
         self.inits: dict[str, Any] = {}
         self.value_info: dict[str, Any] = {}
@@ -187,6 +196,8 @@ class _Writer:
             self.state.setdefault(id(p.data), (key, p.data))
         for key, b in model.named_buffers():
             self.state.setdefault(id(b), (key, b))
+        if t2 is not None:
+            self.comparison = _Comparison(t1, t2, {i: key for i, (key, _) in self.state.items()}, dynamic)
         self.n1 = int(t1.x.shape[0]) if t1.x.ndim else 1
         self.n2 = int(t2.x.shape[0]) if (t2 is not None and dynamic) else None
 
@@ -211,8 +222,13 @@ class _Writer:
         self.names[id(x)] = self.names[id(x.data)] = input_name
         in_shape = self.sym(x.shape, t2.x.shape if t2 is not None else None)
         for i, rec in enumerate(t1.records):
-            rec2 = t2.records[i] if t2 is not None else None
-            self._export_op(rec, rec2)
+            if self.comparison is not None:
+                self.comparison.same_ops(i)
+            self._export_op(rec, t2.records[i] if t2 is not None else None)  # its own errors first: more specific
+            if self.comparison is not None:
+                self.comparison.same_inputs(i)
+        if self.comparison is not None and len(t2.records) != len(t1.records):
+            self.comparison.same_ops(len(t1.records))
         out = t1.output
         if isinstance(out, (tuple, list)):
             raise ExportError(f"export: the model returns {len(out)} values; ONNX export supports one output tensor")
@@ -423,10 +439,13 @@ def _example(example_input) -> np.ndarray:
 
 
 def _second_input(x: np.ndarray, dynamic: bool) -> np.ndarray | None:
-    """One more sample (the last one first), or the samples rolled; ``None`` when nothing changes."""
-    if dynamic:
-        return np.concatenate([x[-1:], x], axis=0)
-    return np.roll(x, 1, axis=0) if x.shape[0] > 1 else None
+    """The input of the second trace: one more sample (the last one first) with a dynamic batch, else
+    the samples rolled; floats also negated, so that sums, means and signs change. ``None`` when
+    nothing would change (one integer sample, fixed batch)."""
+    y = np.concatenate([x[-1:], x], axis=0) if dynamic else np.roll(x, 1, axis=0)
+    if np.issubdtype(x.dtype, np.floating):
+        return -y
+    return y if dynamic or x.shape[0] > 1 else None
 
 
 def export(model: Module, path: str | os.PathLike | None, example_input, opset: int | None = None,
@@ -459,15 +478,8 @@ def export(model: Module, path: str | os.PathLike | None, example_input, opset: 
     x = _example(example_input)
     t1 = _run(model, x)
     other = _second_input(x, bool(dynamic_batch))
-    t2 = _run(model, other) if other is not None else None
-    state = {}
-    for key, p in model.named_parameters():
-        state.setdefault(id(p), key)
-        state.setdefault(id(p.data), key)
-    for key, b in model.named_buffers():
-        state.setdefault(id(b), key)
-    if t2 is not None:
-        _compare(t1, t2, state, bool(dynamic_batch))
+    with np.errstate(all="ignore"):  # e.g. log of the negated input: the values do not matter, the ops do
+        t2 = _run(model, other) if other is not None else None
     writer = _Writer(model, t1, t2, int(opset), bool(dynamic_batch))
     graph = writer.build()
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", int(opset))],
