@@ -1,6 +1,8 @@
 """``cnnkit export CHECKPOINT model.onnx`` and ``cnnkit summary model.onnx``."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,13 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, match):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and match in err and err.startswith(f"cnnkit {argv[0]}: error:")
+
+
+def test_without_onnx_installed_the_cli_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    for name in [m for m in sys.modules if m == "onnx" or m.startswith(("onnx.", "cnnkit.onnx"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now fails
+    assert main(["export", "lenet5", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("cnnkit export: error: ONNX export and import needs the optional package 'onnx': "
+                   'pip install -e ".[onnx]" (from a checkout) or pip install "cnnkit[onnx]"')

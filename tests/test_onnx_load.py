@@ -168,8 +168,10 @@ def test_inputs_are_checked(lenet_bytes):
     m = co.load(lenet_bytes)
     with pytest.raises(ValueError, match=r"input 'input' must have shape \[N, 1, 32, 32\], got \(2, 1, 28, 28\)"):
         m(np.zeros((2, 1, 28, 28), np.float32))
-    with pytest.raises(TypeError, match="must be float32, got float64"):
-        m(np.zeros((2, 1, 32, 32)))
+    with pytest.raises(TypeError, match=r"must be floating \(float32 in the file\), got int64"):
+        m(np.zeros((2, 1, 32, 32), np.int64))
+    m.double()  # the imported layers cast like any module's
+    assert m(np.zeros((2, 1, 32, 32))).dtype == np.float64
     with pytest.raises(TypeError, match="takes 1 input"):
         m(np.zeros((2, 1, 32, 32), np.float32), np.zeros(1))
 

@@ -76,8 +76,8 @@ class OnnxGraph(Module):
 
     def _input(self, spec: IOSpec, value) -> Tensor:
         t = value if isinstance(value, Tensor) else Tensor(np.asarray(value))
-        if spec.dtype.kind == "f" and t.dtype != spec.dtype:
-            raise TypeError(f"input {spec.name!r} must be {spec.dtype}, got {t.dtype}")
+        if spec.dtype.kind == "f" and t.dtype.kind != "f":  # any precision: the model may have been .double()d
+            raise TypeError(f"input {spec.name!r} must be floating ({spec.dtype} in the file), got {t.dtype}")
         if spec.dtype.kind in "iu" and t.dtype.kind not in "iu":
             raise TypeError(f"input {spec.name!r} must hold integers ({spec.dtype}), got {t.dtype}")
         if spec.shape is not None and (t.ndim != len(spec.shape) or any(

@@ -308,14 +308,17 @@ class Builder:
         base = re.sub(r"[^A-Za-z0-9_]+", "_", parts[-1] if parts else node.op_type).strip("_").lower() or "layer"
         if len(parts) >= 2:
             base = re.sub(r"[^A-Za-z0-9_]+", "_", "_".join(parts)).strip("_").lower()
+        def add(owner: Module, name: str) -> None:
+            owner.add_module(name, module)
         for path in candidates:
-            if all(_NAME.fullmatch(c) for c in path) and self._attach(module, path):
+            if all(_NAME.fullmatch(c) for c in path) and self._attach(path, add):
                 return
         k = 0
-        while not self._attach(module, [base if k == 0 else f"{base}_{k}"]):
+        while not self._attach([base if k == 0 else f"{base}_{k}"], add):
             k += 1
 
-    def _attach(self, module: Module, path: list[str]) -> bool:
+    def _attach(self, path: list[str], add: Callable[[Module, str], None]) -> bool:
+        """``add(owner, path[-1])`` on the module at ``path[:-1]`` (Scopes created as needed) when the name is free."""
         owner: Module = self.model
         for part in path[:-1]:
             child = owner._modules.get(part)
@@ -329,7 +332,7 @@ class Builder:
             owner = child
         if not self._free(owner, path[-1]):
             return False
-        owner.add_module(path[-1], module)
+        add(owner, path[-1])
         return True
 
     @staticmethod
@@ -395,26 +398,14 @@ class Builder:
         return base if k == 0 else f"{base}_{k}"
 
     def _attach_tensor(self, name: str, path: list[str]) -> bool:
-        """Register the initializer ``name`` as a parameter (or buffer) at ``path`` (Scopes created as needed)."""
-        owner: Module = self.model
-        for part in path[:-1]:
-            child = owner._modules.get(part)
-            if child is None:
-                if not self._free(owner, part):
-                    return False
-                child = Scope()
-                owner.add_module(part, child)
-            elif not isinstance(child, Scope):
-                return False
-            owner = child
-        if not self._free(owner, path[-1]):
-            return False
-        if name in self.param_names:
-            owner.register_parameter(path[-1], self.param(name))
-        else:
-            owner.register_buffer(path[-1], np.array(self.consts[name]))
-        self.model.state_of[name] = (".".join(path[:-1]), path[-1])
-        return True
+        """Register the initializer ``name`` as a parameter (or buffer) at ``path``."""
+        def add(owner: Module, attr: str) -> None:
+            if name in self.param_names:
+                owner.register_parameter(attr, self.param(name))
+            else:
+                owner.register_buffer(attr, np.array(self.consts[name]))
+            self.model.state_of[name] = (".".join(path[:-1]), attr)
+        return self._attach(path, add)
 
 
 def load(source, *, max_bytes: int = MAX_BYTES) -> OnnxGraph:

@@ -404,33 +404,29 @@ def _adaptive_to_onnx(rec, ctx, kind: str):
     return y
 
 
-@register("GlobalAveragePool", exports=(P.AdaptiveAvgPoolNd,), layer="AdaptiveAvgPool1d/2d/3d(1)")
-class GlobalAveragePool:
-    """Adaptive mean pooling: GlobalAveragePool (output 1), AveragePool (sizes divide), else MatMul by the averaging matrix per axis."""
+def _global_pool(onnx_op: str, kind: str, exports, layers: dict, reduce: str, note: str) -> None:
+    """Adaptive pooling (``kind``: "Avg" or "Max") exported; the global pool read back as ``layers[n](1)``."""
 
-    def to_onnx(rec, ctx):
-        return _adaptive_to_onnx(rec, ctx, "Avg")
+    class Global:
+        def to_onnx(rec, ctx):
+            return _adaptive_to_onnx(rec, ctx, kind)
 
-    def from_onnx(node, b):
-        rank = b.rank(node.input[0])
-        if rank is None or rank - 2 not in _ADAPTIVE_AVG:
-            return b.step(node, lambda x: x.mean(dim=tuple(range(2, x.ndim)), keepdim=True))
-        b.layer(node, _ADAPTIVE_AVG[rank - 2](1))
+        def from_onnx(node, b):
+            b.attrs(node)
+            rank = b.rank(node.input[0])
+            if rank is None or rank - 2 not in layers:
+                return b.step(node, lambda x: getattr(x, reduce)(dim=tuple(range(2, x.ndim)), keepdim=True))
+            b.layer(node, layers[rank - 2](1))
+    register(onnx_op, exports=exports, layer=f"{layers[1].__name__[:-2]}1d/2d/3d(1)", note=note,
+             batch_params=("indices_sink",) if kind == "Max" else ())(Global)
 
 
-@register("GlobalMaxPool", exports=(P.AdaptiveMaxPoolNd,), layer="AdaptiveMaxPool1d/2d/3d(1)",
-          batch_params=("indices_sink",))
-class GlobalMaxPool:
-    """Adaptive max pooling: GlobalMaxPool (output 1), MaxPool (sizes divide), else Slice + ReduceMax + Concat per axis."""
-
-    def to_onnx(rec, ctx):
-        return _adaptive_to_onnx(rec, ctx, "Max")
-
-    def from_onnx(node, b):
-        rank = b.rank(node.input[0])
-        if rank is None or rank - 2 not in _ADAPTIVE_MAX:
-            return b.step(node, lambda x: x.max(dim=tuple(range(2, x.ndim)), keepdim=True))
-        b.layer(node, _ADAPTIVE_MAX[rank - 2](1))
+_global_pool("GlobalAveragePool", "Avg", (P.AdaptiveAvgPoolNd,), _ADAPTIVE_AVG, "mean",
+             "adaptive mean pooling: GlobalAveragePool (output 1), AveragePool (sizes divide), "
+             "else MatMul by the averaging matrix per axis")
+_global_pool("GlobalMaxPool", "Max", (P.AdaptiveMaxPoolNd,), _ADAPTIVE_MAX, "max",
+             "adaptive max pooling: GlobalMaxPool (output 1), MaxPool (sizes divide), "
+             "else Slice + ReduceMax + Concat per axis")
 
 
 @pattern

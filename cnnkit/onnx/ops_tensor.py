@@ -35,7 +35,7 @@ def _const_tensor(array) -> Tensor:
 
 
 # --------------------------------------------------------------- arithmetic
-def _binary(onnx_op: str, op_class, fn) -> None:
+def _binary(onnx_op: str, op_class, fn, note: str | None = None) -> None:
     class Binary:
         def to_onnx(rec, ctx):
             dtype = ctx.out.dtype
@@ -44,7 +44,7 @@ def _binary(onnx_op: str, op_class, fn) -> None:
         def from_onnx(node, b):
             b.attrs(node)
             b.step(node, fn)
-    register(onnx_op, exports=(op_class,), note=f"a {onnx_op.lower()} b (NumPy broadcasting)")(Binary)
+    register(onnx_op, exports=(op_class,), note=note or f"a {onnx_op.lower()} b (NumPy broadcasting)")(Binary)
 
 
 def _div(a, b_):
@@ -112,16 +112,8 @@ class Clip:
         b.step(node, step)
 
 
-@register("MatMul", exports=(B.MatMul,))
-class MatMul:
-    """a @ b (NumPy semantics; with a constant 2-D b and a bias Add it is read as nn.Linear)"""
-
-    def to_onnx(rec, ctx):
-        return ctx.node("MatMul", [ctx.inp(0), ctx.inp(1)])
-
-    def from_onnx(node, b):
-        b.attrs(node)
-        b.step(node, lambda a, c: a @ c)
+_binary("MatMul", B.MatMul, lambda a, c: a @ c,
+        "a @ b (NumPy semantics); MatMul by a constant 2-D matrix (+ Add of a bias) is read as nn.Linear")
 
 
 @register("Where", exports=(B.Where,))
