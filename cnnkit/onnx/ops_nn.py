@@ -178,7 +178,7 @@ class ConvTranspose:
         b.layer(node, layer, params=node.input[1:])
 
 
-@pattern
+@pattern("ConvTranspose + Pad + Add", "ConvTranspose1d / ConvTranspose2d", "ConvTransposeNd (output_padding >= stride)")
 def conv_transpose_padded(node, b) -> bool:
     """``ConvTranspose`` (no bias) + ``Pad`` (zeros after the spatial axes) [+ ``Add`` of ``Reshape(bias)``]
     is one transposed convolution whose output_padding is the sum (what cnnkit writes when
@@ -328,7 +328,7 @@ class AveragePool:
                                   count_include_pad=bool(a["count_include_pad"])))
 
 
-@pattern
+@pattern("AveragePool + Mul", "AvgPool2d / AvgPool3d (divisor_override)", "AvgPoolNd (divisor_override)")
 def avg_pool_divisor_override(node, b) -> bool:
     """``AveragePool(count_include_pad=1)`` then ``Mul`` by ``window count / d`` (what cnnkit writes for
     ``divisor_override=d``) is ``AvgPool2d/3d(divisor_override=d)``."""
@@ -429,7 +429,7 @@ _global_pool("GlobalMaxPool", "Max", (P.AdaptiveMaxPoolNd,), _ADAPTIVE_MAX, "max
              "else Slice + ReduceMax + Concat per axis")
 
 
-@pattern
+@pattern("Transpose + MatMul chain", "AdaptiveAvgPool1d/2d/3d", "AdaptiveAvgPoolNd (sizes do not divide)")
 def adaptive_avg_chain(node, b) -> bool:
     """The Transpose / MatMul chain cnnkit writes for an adaptive mean pool whose sizes do not divide
     (marked with the output size) is that pool, when every matrix is the averaging matrix of its axis."""
@@ -627,7 +627,7 @@ class Gemm:
         b.step(node, step)
 
 
-@pattern
+@pattern("MatMul (+ Add)", "Linear", "Linear (input of 3+ axes)")
 def linear_from_matmul(node, b) -> bool:
     """``MatMul(x, W)`` (+ ``Add(., bias)``) with a constant 2-D ``W``, or with ``Transpose(W)``, is
     ``nn.Linear`` (PyTorch writes Linear on 3-D inputs so; cnnkit writes MatMul by a Transpose of the weight)."""
@@ -735,7 +735,7 @@ class Flatten:
         b.step(node, step)
 
 
-@pattern
+@pattern("Reshape + ReduceMax", "Maxout", "Reshape, MaxAlong (F.maxout)")
 def maxout_from_reshape(node, b) -> bool:
     """``Reshape(x, [N, C/p, p, ...])`` + ``ReduceMax(axes=[d + 1], keepdims=0)`` is ``nn.Maxout(p, dim=d)``
     (what cnnkit writes for Maxout)."""

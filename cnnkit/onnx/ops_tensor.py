@@ -44,7 +44,7 @@ def _binary(onnx_op: str, op_class, fn, note: str | None = None) -> None:
         def from_onnx(node, b):
             b.attrs(node)
             b.step(node, fn)
-    register(onnx_op, exports=(op_class,), note=note or f"a {onnx_op.lower()} b (NumPy broadcasting)")(Binary)
+    register(onnx_op, exports=(op_class,), note=note or "elementwise, NumPy broadcasting")(Binary)
 
 
 def _div(a, b_):
@@ -233,7 +233,7 @@ class Reshape:
 
 @register("Squeeze")
 class Squeeze:
-    """remove unit axes (all of them without axes)"""
+    """remove unit axes (all of them without axes); written for reshapes that drop unit axes"""
 
     def from_onnx(node, b):
         b.attrs(node)
@@ -248,7 +248,7 @@ class Squeeze:
 
 @register("Unsqueeze")
 class Unsqueeze:
-    """insert unit axes"""
+    """insert unit axes; written for reshapes that add unit axes, indexing with None, stack"""
 
     def from_onnx(node, b):
         b.attrs(node)
@@ -378,7 +378,7 @@ class Shape:
         b.step(node, lambda x: _const_tensor(np.asarray(x.shape[a["start"]:a["end"]], dtype=np.int64)))
 
 
-@register("Constant")
+@register("Constant", layer="a constant")
 class Constant:
     """a constant value"""
 
@@ -409,7 +409,7 @@ class Expand:
         b.step(node, step)
 
 
-@register("Identity")
+@register("Identity", layer="the same value (no step)")
 class Identity:
     """the same tensor"""
 

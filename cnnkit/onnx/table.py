@@ -68,16 +68,19 @@ def register(onnx_op: str, *, exports: Sequence[type] = (), layer: str = "", not
     return decorate
 
 
-def pattern(fn: Callable) -> Callable:
-    """Register an import pattern ``fn(node, b) -> bool``: tried on each node before its
-    entry; it may turn several nodes into one layer (``Reshape`` + ``ReduceMax`` is
-    ``nn.Maxout``), claiming them, and returns True when it did."""
-    _PATTERNS.append(fn)
-    return fn
+def pattern(nodes: str, layer: str, exported_from: str = "-"):
+    """Decorator registering an import pattern ``fn(node, b) -> bool``: tried on each node
+    before its entry; it may turn several nodes (``nodes``, e.g. "Reshape + ReduceMax") into
+    one ``layer`` (``nn.Maxout``), claiming them, and returns True when it did.
+    ``exported_from``: the cnnkit op written as those nodes, for the coverage table."""
+    def decorate(fn: Callable) -> Callable:
+        _PATTERNS.append((fn, nodes, layer, exported_from, " ".join((fn.__doc__ or "").split("\n\n")[0].split())))
+        return fn
+    return decorate
 
 
 def patterns() -> list[Callable]:
-    return list(_PATTERNS)
+    return [p[0] for p in _PATTERNS]
 
 
 def exporter_for(op_class: type) -> Entry | None:
@@ -97,14 +100,16 @@ def entries() -> Iterator[Entry]:
 
 
 def coverage() -> list[dict[str, str]]:
-    """The operator coverage table as rows: ONNX operator, the cnnkit ops exported
-    as it, and what an imported node becomes."""
+    """The operator coverage table as rows: ONNX operator (or a group of nodes read as
+    one layer), the cnnkit ops exported as it, what an imported node becomes, a note."""
     rows = []
     for e in _ORDER:
         rows.append({"onnx": e.onnx_op,
                      "export": ", ".join(op.__name__ for op in e.exports) or "-",
                      "import": (e.layer or "graph step") if e.from_onnx else "-",
                      "note": e.note})
+    for _, nodes, layer, exported_from, note in _PATTERNS:
+        rows.append({"onnx": nodes, "export": exported_from, "import": layer, "note": note})
     return rows
 
 
