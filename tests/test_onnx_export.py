@@ -179,3 +179,10 @@ def test_coverage_table_lists_both_directions():
     assert rows["Conv"]["export"] == "ConvNd" and rows["Conv"]["import"].startswith("Conv1d")
     assert rows["Shape"]["export"] == "-" and rows["Shape"]["import"] == "graph step"
     assert rows["Dropout"]["import"] == "Dropout"
+
+
+def test_package_doctest():
+    import doctest
+
+    result = doctest.testmod(co, verbose=False)
+    assert result.failed == 0 and result.attempted > 0

@@ -51,3 +51,10 @@ def test_where_is_called_at_each_op():
     with trace.trace(where=lambda: next(labels)) as records:
         _ = (x + 1) * 2
     assert [r.where for r in records] == ["first", "second"]
+
+
+def test_doctest():
+    import doctest
+
+    result = doctest.testmod(trace, verbose=False)
+    assert result.failed == 0 and result.attempted > 0

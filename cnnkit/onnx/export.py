@@ -108,10 +108,10 @@ def _key(value, ids: dict[int, Any]):
         if id(value) in ids:
             return ids[id(value)]
         return ("const", value.dtype.str, value.shape, value.tobytes())
-    if isinstance(value, (tuple, list)) and not isinstance(value, list):
-        return tuple(_key(v, ids) for v in value)
     if isinstance(value, list):
         return "sink"  # output sinks (max pooling's indices): written by the op, not read
+    if isinstance(value, tuple):
+        return tuple(_key(v, ids) for v in value)
     if isinstance(value, np.generic):
         return ("const", value.dtype.str, (), value.tobytes())
     return ("py", repr(value))
