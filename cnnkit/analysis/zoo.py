@@ -2,7 +2,8 @@
 that turns a command-line MODEL argument into a model.
 
 A MODEL is a zoo name (:data:`ZOO`, random weights, seeded), a ``.py`` file that
-defines ``model`` (and optionally ``input_shape``), or a ``.safetensors``
+defines ``model`` (and optionally ``input_shape``), an ``.onnx`` file (read by
+:func:`cnnkit.onnx.load`; the input shape is the file's, batch 1), or a ``.safetensors``
 checkpoint of a zoo model (the architecture comes from ``--model NAME``, from
 the checkpoint's metadata key ``"model"``, from the training configuration that
 ``cnnkit train lenet5`` stores in its checkpoints (which also gives the
@@ -226,6 +227,10 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
             return load_weights(trained, path), ZOO["lenet5"].input_shape
         model, shape = build(_checkpoint_arch(path, model_name), seed)
         return load_weights(model, path), shape
+    if path.suffix == ".onnx":
+        from ..onnx import load
+        model = load(path)  # FileNotFoundError / ValueError naming the file
+        return model, model.input_shape
     if path.suffix == ".py":
         if not path.is_file():
             raise FileNotFoundError(f"model file {spec} not found")
@@ -236,4 +241,4 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
         shape = namespace.get("input_shape")
         return model, (tuple(shape) if shape is not None else None)
     raise ValueError(f"MODEL must be {PRETRAINED!r}, a zoo name ({', '.join(ZOO)}), a .py file defining `model`, "
-                     f"or a .safetensors checkpoint; got {spec!r}")
+                     f"a .safetensors checkpoint or an .onnx file; got {spec!r}")

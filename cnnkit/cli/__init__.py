@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "animate",  # cnnkit.cli.animate: GIF animations of convolution and pooling, forward and backward
     "train",
     "eval",
+    "export",  # cnnkit.cli.export: a model as ONNX
 ]
 
 
