@@ -33,7 +33,7 @@ import numpy as np
 from .. import nn
 from .. import random as ck_random
 
-__all__ = ["ZOO", "ZooEntry", "build", "resolve_model", "load_weights", "seed_kernel_bank"]
+__all__ = ["ZOO", "PRETRAINED", "ZooEntry", "build", "resolve_model", "load_weights", "seed_kernel_bank"]
 
 def seed_kernel_bank() -> tuple[tuple[str, ...], np.ndarray]:
     """The seed's classic 3x3 kernels (:data:`cnnkit.kernels.SEED_KERNELS`, in the table's
@@ -140,6 +140,10 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
+#: The MODEL name of the bundled trained LeNet-5.
+PRETRAINED = "pretrained"
+
+
 @contextlib.contextmanager
 def _seeded(seed: int):
     """Build with cnnkit's default generator reseeded, then put the caller's generator back."""
@@ -204,7 +208,13 @@ def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
 
 
 def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tuple[nn.Module, tuple[int, ...] | None]:
-    """A command-line MODEL as ``(model, default input shape or None)``."""
+    """A command-line MODEL as ``(model, default input shape or None)``.
+
+    ``"pretrained"`` is the bundled trained LeNet-5 (:func:`cnnkit.models.lenet5` with
+    ``pretrained=True``)."""
+    if spec == PRETRAINED:
+        from ..models import lenet5
+        return lenet5(pretrained=True), ZOO["lenet5"].input_shape
     if spec in ZOO:
         return build(spec, seed)
     path = Path(spec)
@@ -225,5 +235,5 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
             raise ValueError(f"{spec} must define `model`, a cnnkit.nn.Module (got {type(model).__name__})")
         shape = namespace.get("input_shape")
         return model, (tuple(shape) if shape is not None else None)
-    raise ValueError(f"MODEL must be a zoo name ({', '.join(ZOO)}), a .py file defining `model`, "
+    raise ValueError(f"MODEL must be {PRETRAINED!r}, a zoo name ({', '.join(ZOO)}), a .py file defining `model`, "
                      f"or a .safetensors checkpoint; got {spec!r}")

@@ -13,9 +13,19 @@ trainable subsampling coefficients, sparse C3 table and RBF output layer).
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from .. import nn
 
 VARIANTS = ("modern", "classic")
+
+#: The bundled trained weights (see ``weights/README.md`` for the command that made them).
+PRETRAINED_PATH = Path(__file__).with_name("weights") / "lenet5.safetensors"
+#: SHA-256 of :data:`PRETRAINED_PATH`, checked before the file is read.
+PRETRAINED_SHA256 = "54a621899534cf1d69db90f8094edb7bbc22add35c7c0f218d481bc2fda02621"
+#: Its MNIST test accuracy (10,000 images), as measured by ``cnnkit eval pretrained``.
+PRETRAINED_ACCURACY = 0.9912
 
 
 class LeNet5(nn.Module):
@@ -61,6 +71,27 @@ class LeNet5(nn.Module):
         return f"variant={self.variant!r}"
 
 
-def lenet5(variant: str = "modern", num_classes: int = 10) -> LeNet5:
-    """Build :class:`LeNet5` (parameters drawn from cnnkit's default generator)."""
-    return LeNet5(variant, num_classes)
+def lenet5(variant: str = "modern", num_classes: int = 10, pretrained: bool = False) -> LeNet5:
+    """Build :class:`LeNet5` (parameters drawn from cnnkit's default generator).
+
+    ``pretrained=True`` loads the bundled MNIST weights (modern variant, 10 classes;
+    :data:`PRETRAINED_ACCURACY` test accuracy), offline, after checking the file's
+    SHA-256. Its input is :func:`cnnkit.data.prepare_mnist` of 28x28 digits.
+    """
+    if not isinstance(pretrained, bool):
+        raise TypeError(f"lenet5: pretrained must be True or False, got {pretrained!r}")
+    if pretrained and (variant, num_classes) != ("modern", 10):
+        raise ValueError(f"lenet5: the pretrained weights are for variant='modern', num_classes=10; "
+                         f"got variant={variant!r}, num_classes={num_classes!r}")
+    model = LeNet5(variant, num_classes)
+    if pretrained:
+        from .. import checkpoint
+        data = PRETRAINED_PATH.read_bytes() if PRETRAINED_PATH.is_file() else None
+        if data is None:
+            raise FileNotFoundError(f"lenet5: the bundled weights {PRETRAINED_PATH} are missing from this installation")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != PRETRAINED_SHA256:
+            raise ValueError(f"lenet5: {PRETRAINED_PATH} has SHA-256 {digest}, expected {PRETRAINED_SHA256}: "
+                             f"the file is damaged; reinstall cnnkit")
+        checkpoint.load_into(model, PRETRAINED_PATH)
+    return model

@@ -18,12 +18,13 @@ import numpy as np
 from .. import functional as F
 from .. import optim
 from ..data import load_mnist
+from ..data.digits import MNIST_MEAN, MNIST_STD, prepare_mnist
 from ..models import lenet5
 from ..random import manual_seed
 from .fit import fit
 from .loop import StopFlag
 
-MEAN, STD = 0.1307, 0.3081
+MEAN, STD = MNIST_MEAN, MNIST_STD
 
 #: The recipe's defaults; ``lr=None`` means the optimizer's default in :data:`DEFAULT_LR`.
 DEFAULTS = dict(model="lenet5", variant="modern", epochs=8, batch_size=64, optimizer="adam", lr=None,
@@ -32,12 +33,9 @@ DEFAULT_LR = {"adam": 2e-3, "adamw": 2e-3, "sgd": 0.05}
 
 
 def prepare_images(images: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 32, 32)``: pad 2 with 0, ``(x / 255 - 0.1307) / 0.3081``."""
-    x = np.zeros((len(images), 1, 32, 32), dtype=np.float32)
-    x[:, 0, 2:30, 2:30] = images
-    x *= np.float32(1 / (255 * STD))
-    x -= np.float32(MEAN / STD)
-    return x
+    """uint8 ``(N, 28, 28)`` -> float32 ``(N, 1, 32, 32)``: :func:`cnnkit.data.prepare_mnist` (pad 2,
+    ``(x / 255 - 0.1307) / 0.3081``), the one preparation shared with evaluation and the explorer."""
+    return prepare_mnist(images)
 
 
 def make_optimizer(name: str, params, lr: float | None, momentum: float = 0.9, weight_decay: float = 0.0):

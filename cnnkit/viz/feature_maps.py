@@ -20,7 +20,11 @@ from ..autograd import Tensor
 from ..io.atomic import atomic_write
 from ..nn.module import Module
 
-__all__ = ["feature_maps", "save_feature_grid", "save_kernel_grid", "conv_layer_names"]
+__all__ = ["feature_maps", "save_feature_grid", "save_kernel_grid", "conv_layer_names", "following_activations",
+           "ACTIVATION_TYPES"]
+
+#: Module types counted as activations by :func:`following_activations`.
+ACTIVATION_TYPES = ("ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Maxout", "Softmax", "LogSoftmax")
 
 
 def _figure(fn_name: str):
@@ -93,6 +97,20 @@ def feature_maps(model: Module, image, layers: Iterable[str] | None = None) -> d
     if wanted is not None:
         return {n: out[n] for n in wanted if n in out} | {k: v for k, v in out.items() if k not in wanted}
     return out
+
+
+def following_activations(model: Module, image, layers: Iterable[str]) -> dict[str, str]:
+    """For each of ``layers``, the name of the activation module (:data:`ACTIVATION_TYPES`) that is
+    applied directly to its output in a forward pass on ``image``, when there is one:
+    ``{"conv1": "act1", ...}``. Layers whose output goes elsewhere first are left out."""
+    wanted = set(layers)
+    calls = run_recorded(model, _as_batch(image, model), "following_activations")
+    produced = {id(c.output): c.name for c in calls if c.name in wanted and c.output is not None}
+    found: dict[str, str] = {}
+    for call in calls:
+        if call.type_name in ACTIVATION_TYPES and call.args and id(call.args[0]) in produced:
+            found.setdefault(produced[id(call.args[0])], call.name)
+    return found
 
 
 def _save(fig, path: str | Path) -> Path:
