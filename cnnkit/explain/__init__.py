@@ -1,0 +1,17 @@
+"""``cnnkit.explain``: what a network sees, and which inputs drove a decision.
+
+Attributions (NumPy arrays; ``target`` an int, one class per sample, or ``None`` for
+the predicted class; the model is left untouched: weights, mode, ``requires_grad``, hooks):
+
+* :func:`saliency`, :func:`input_x_gradient`, :func:`integrated_gradients`
+  (:mod:`~cnnkit.explain.gradients`) and :func:`occlusion`
+  (:mod:`~cnnkit.explain.occlusion`): ``(N, C, *S)``, the input's shape;
+* :func:`grad_cam`, :func:`grad_cam_plus_plus` (:mod:`~cnnkit.explain.cam`): ``(N, *S)``
+  or ``(N, *S_layer)``, for 1-D, 2-D and 3-D convolutions.
+"""
+from .cam import grad_cam, grad_cam_plus_plus, resize_linear
+from .gradients import input_x_gradient, integrated_gradients, saliency
+from .occlusion import occlusion
+
+__all__ = ["saliency", "input_x_gradient", "integrated_gradients", "occlusion", "grad_cam", "grad_cam_plus_plus",
+           "resize_linear"]
