@@ -7,11 +7,13 @@ the predicted class; the model is left untouched: weights, mode, ``requires_grad
   (:mod:`~cnnkit.explain.gradients`) and :func:`occlusion`
   (:mod:`~cnnkit.explain.occlusion`): ``(N, C, *S)``, the input's shape;
 * :func:`grad_cam`, :func:`grad_cam_plus_plus` (:mod:`~cnnkit.explain.cam`): ``(N, *S)``
-  or ``(N, *S_layer)``, for 1-D, 2-D and 3-D convolutions.
+  or ``(N, *S_layer)``, for 1-D, 2-D and 3-D convolutions;
+* :func:`token_relevance` (:mod:`~cnnkit.explain.text`): ``(N, L)`` for token ids.
 """
 from .cam import grad_cam, grad_cam_plus_plus, resize_linear
 from .gradients import input_x_gradient, integrated_gradients, saliency
 from .occlusion import occlusion
+from .text import token_relevance
 
 __all__ = ["saliency", "input_x_gradient", "integrated_gradients", "occlusion", "grad_cam", "grad_cam_plus_plus",
-           "resize_linear"]
+           "resize_linear", "token_relevance"]
