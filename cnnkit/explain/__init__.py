@@ -8,12 +8,15 @@ the predicted class; the model is left untouched: weights, mode, ``requires_grad
   (:mod:`~cnnkit.explain.occlusion`): ``(N, C, *S)``, the input's shape;
 * :func:`grad_cam`, :func:`grad_cam_plus_plus` (:mod:`~cnnkit.explain.cam`): ``(N, *S)``
   or ``(N, *S_layer)``, for 1-D, 2-D and 3-D convolutions;
-* :func:`token_relevance` (:mod:`~cnnkit.explain.text`): ``(N, L)`` for token ids.
+* :func:`token_relevance` (:mod:`~cnnkit.explain.text`): ``(N, L)`` for token ids;
+* :func:`visualize_unit`, :func:`depth_grid` (:mod:`~cnnkit.explain.visualize`):
+  activation maximisation, the input pattern a unit responds to most.
 """
 from .cam import grad_cam, grad_cam_plus_plus, resize_linear
 from .gradients import input_x_gradient, integrated_gradients, saliency
 from .occlusion import occlusion
 from .text import token_relevance
+from .visualize import DepthGrid, UnitPattern, depth_grid, visualize_unit
 
 __all__ = ["saliency", "input_x_gradient", "integrated_gradients", "occlusion", "grad_cam", "grad_cam_plus_plus",
-           "resize_linear", "token_relevance"]
+           "resize_linear", "token_relevance", "visualize_unit", "depth_grid", "UnitPattern", "DepthGrid"]
