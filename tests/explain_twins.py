@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,21 @@ def assert_untouched(model, before):
         assert (grad is None) == (grad0 is None), f"{n}.grad was written"
         if grad is not None:
             np.testing.assert_array_equal(grad, grad0, err_msg=f"{n}.grad changed")
+
+
+class TokenSpans(HTMLParser):
+    """The ``(text, attributes)`` of every ``<span>`` of a page written by ``render.html_sentence``."""
+
+    def __init__(self, page: str):
+        super().__init__()
+        self.spans, self._open = [], None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "span":
+            self._open = dict(attrs)
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self.spans.append((data, self._open))
+            self._open = None

@@ -3,12 +3,11 @@ what the library computes; errors are one line and exit code 2."""
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
-from explain_twins import DATA, digits, pretrained, small_textcnn  # noqa: F401 (fixtures)
+from explain_twins import DATA, TokenSpans, digits, pretrained, small_textcnn  # noqa: F401 (fixtures)
 
 from cnnkit import explain
 from cnnkit.cli import main
@@ -83,16 +82,6 @@ def text_checkpoint(tmp_path_factory, small_textcnn):
     return save_textcnn(path, model, vocab, config, fold=1, padded_length=ids.shape[1]), vocab
 
 
-class _Spans(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.values = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "span":
-            self.values.append(float(dict(attrs)["data-relevance"]))
-
-
 def test_text(capsys, tmp_path, small_textcnn, text_checkpoint):
     from cnnkit.training.mr import encode_sentence
     model, ids, _ = small_textcnn
@@ -105,9 +94,9 @@ def test_text(capsys, tmp_path, small_textcnn, text_checkpoint):
     assert "\x1b[48;2;" in out and "\x1b[0m" in out
     encoded, tokens = encode_sentence(sentence, vocab, 5, ids.shape[1])
     want = explain.token_relevance(model, encoded, None, "input_x_gradient")[0, 4:4 + len(tokens)]
-    parser = _Spans()
-    parser.feed((tmp_path / "text_input-x-gradient.html").read_text())
-    np.testing.assert_allclose(parser.values, want, rtol=1e-5, atol=1e-9)
+    spans = TokenSpans((tmp_path / "text_input-x-gradient.html").read_text()).spans
+    assert [t for t, _ in spans] == tokens
+    np.testing.assert_allclose([float(a["data-relevance"]) for _, a in spans], want, rtol=1e-5, atol=1e-9)
     assert (tmp_path / "text_input-x-gradient.png").is_file()
     code, out, _ = _run(capsys, path, "--text", "a dull film", "--color", "never", "--out", tmp_path)
     assert code == 0 and "integrated gradients for " in out and "dull[" in out  # plain values without colours

@@ -1,10 +1,10 @@
 """The explanation renderers: a few pixel and DOM checks (the numbers drawn are tested elsewhere)."""
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import numpy as np
 import pytest
+
+from explain_twins import TokenSpans
 
 from cnnkit.explain import render
 
@@ -36,25 +36,9 @@ def test_token_colours_and_terminal_codes():
                     "\x1b[48;2;255;255;255m\x1b[38;2;0;0;0mfilm\x1b[0m")
 
 
-class _Spans(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.spans, self._open = [], None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "span":
-            self._open = dict(attrs)
-
-    def handle_data(self, data):
-        if self._open is not None:
-            self.spans.append((data, self._open))
-            self._open = None
-
-
 def test_html_sentence_escapes_and_carries_the_values():
     page = render.html_sentence(["<b>", "fine", "&"], [0.25, -1.0, 0.0], title="t <x>")
-    parser = _Spans()
-    parser.feed(page)
+    parser = TokenSpans(page)
     assert [t for t, _ in parser.spans] == ["<b>", "fine", "&"]  # escaped in the page, text again after parsing
     assert [float(a["data-relevance"]) for _, a in parser.spans] == [0.25, -1.0, 0.0]
     assert parser.spans[1][1]["style"] == "background: rgb(33, 102, 171)"

@@ -27,7 +27,7 @@ from ..nn.module import Module
 from ._common import (as_images, broadcast_baseline, check_positive_int, chunks, input_gradient, resolve_targets,
                       scores_of, untouched)
 
-__all__ = ["saliency", "input_x_gradient", "integrated_gradients", "riemann_points", "RULES"]
+__all__ = ["saliency", "input_x_gradient", "integrated_gradients", "riemann_points", "path_sum", "RULES"]
 
 #: Riemann rules for :func:`integrated_gradients`.
 RULES = ("left", "right", "middle", "trapezoid")
@@ -75,6 +75,25 @@ def riemann_points(steps: int, rule: str = "middle") -> tuple[np.ndarray, np.nda
     raise ValueError(f"integrated_gradients: rule must be one of {RULES}, got {rule!r}")
 
 
+def path_sum(n: int, steps: int, rule: str, batch_size: int, grad_at) -> np.ndarray:
+    """``sum_k w_k grad_at(i, a_k)`` for every sample ``i < n``: the Riemann sum of
+    :func:`riemann_points` over a straight path, evaluated in batches of ``batch_size``
+    (sample, point) rows. ``grad_at(samples (B,), alphas (B,))`` returns the gradients
+    ``(B, ...)`` at those points. Returns float64 ``(n, ...)``."""
+    alphas, weights = riemann_points(steps, rule)
+    batch = check_positive_int(batch_size, "batch_size", "integrated_gradients")
+    m = len(alphas)
+    rows_sample, rows_point = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)  # row r: sample r // m, point r % m
+    total = None
+    for sl in chunks(n * m, batch):
+        i, k = rows_sample[sl], rows_point[sl]
+        g = grad_at(i, alphas[k])
+        if total is None:
+            total = np.zeros((n,) + g.shape[1:], dtype=np.float64)
+        np.add.at(total, i, weights[k].reshape((-1,) + (1,) * (g.ndim - 1)) * g)
+    return total
+
+
 def integrated_gradients(model: Module, input, target=None, baseline=None, steps: int = 50, *,
                          rule: str = "middle", batch_size: int = 256, return_delta: bool = False):
     """Integrated gradients from ``baseline`` (default zeros) to ``input``, ``(N, C, *S)``.
@@ -92,23 +111,16 @@ def integrated_gradients(model: Module, input, target=None, baseline=None, steps
     x = as_images(model, input, fn)
     base = broadcast_baseline(baseline, x, fn)
     targets = resolve_targets(model, x, target, fn)
-    alphas, weights = riemann_points(steps, rule)
-    batch = check_positive_int(batch_size, "batch_size", fn)
-    n, m = len(x), len(alphas)
     diff = x - base
-    total = np.zeros(x.shape, dtype=np.float64)
-    rows_sample = np.repeat(np.arange(n), m)  # row r of the path batch: sample r // m at point r % m
-    rows_point = np.tile(np.arange(m), n)
+
+    def grad_at(i: np.ndarray, a: np.ndarray) -> np.ndarray:
+        points = base[i] + a.reshape((-1,) + (1,) * (x.ndim - 1)).astype(x.dtype) * diff[i]
+        return input_gradient(model, points, targets[i], fn)[1]
+
     with untouched(model):
-        for sl in chunks(n * m, batch):
-            i, k = rows_sample[sl], rows_point[sl]
-            a = alphas[k].reshape((-1,) + (1,) * (x.ndim - 1)).astype(x.dtype)
-            points = base[i] + a * diff[i]
-            grad = input_gradient(model, points, targets[i], fn)[1]
-            np.add.at(total, i, weights[k].reshape(a.shape) * grad)
-        attr = (diff * total).astype(x.dtype)
+        attr = (diff * path_sum(len(x), steps, rule, batch_size, grad_at)).astype(x.dtype)
         if not return_delta:
             return attr
         gap = scores_of(model, x, targets, fn) - scores_of(model, base, targets, fn)
-    delta = attr.reshape(n, -1).sum(axis=1, dtype=np.float64) - gap
+    delta = attr.reshape(len(x), -1).sum(axis=1, dtype=np.float64) - gap
     return attr, delta

@@ -149,7 +149,7 @@ def save_explanation(path, image, attr, method: str, title: str = "") -> Path:
     axes = fig.subplots(1, 3)
     axes[0].imshow(to_unit(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     _bare(axes[0], "input")
-    _map_panel(fig, axes[1], heat, signed, "raises the logit > 0" if signed else "")
+    _map_panel(fig, axes[1], heat, signed, "> 0: raises the logit" if signed else "")
     _bare(axes[1], TITLES.get(method, method))
     axes[2].imshow(overlay(image, heat, signed), interpolation="nearest")
     _bare(axes[2], "overlay")

@@ -27,10 +27,9 @@ from ..analysis.receptive_field import AxisField
 from ..autograd import Tensor
 from ..nn.module import Module
 from ..nn.sparse import Embedding
-from ._common import (as_ids, check_positive_int, chunks, layer_gradient, logits_of, resolve_layer, resolve_targets,
-                      target_scores, untouched)
+from ._common import as_ids, layer_gradient, logits_of, resolve_layer, resolve_targets, target_scores, untouched
 from .cam import layer_cam
-from .gradients import riemann_points
+from .gradients import path_sum
 
 __all__ = ["token_relevance", "TEXT_METHODS", "window_tokens"]
 
@@ -103,17 +102,12 @@ def token_relevance(model: Module, ids, target=None, method: str = "input_x_grad
             _, e, g = _embedding_gradient(model, x, targets, emb, fn)
             return (e * g).sum(axis=-1).astype(e.dtype)
         _, e, _ = _embedding_gradient(model, x, targets, emb, fn)
-        alphas, weights = riemann_points(steps, rule)
-        batch = check_positive_int(batch_size, "batch_size", fn)
-        n, m = len(x), len(alphas)
-        total = np.zeros(e.shape, dtype=np.float64)
-        rows_sample, rows_point = np.repeat(np.arange(n), m), np.tile(np.arange(m), n)
-        for sl in chunks(n * m, batch):
-            i, k = rows_sample[sl], rows_point[sl]
-            path = alphas[k].reshape(-1, 1, 1).astype(e.dtype) * e[i]  # baseline E' = 0
-            g = _embedding_gradient(model, x[i], targets[i], emb, fn, values=path)[2]
-            np.add.at(total, i, weights[k].reshape(-1, 1, 1) * g)
-        return (e * total).sum(axis=-1).astype(e.dtype)
+
+        def grad_at(i: np.ndarray, a: np.ndarray) -> np.ndarray:
+            path = a.reshape(-1, 1, 1).astype(e.dtype) * e[i]  # from the baseline E' = 0
+            return _embedding_gradient(model, x[i], targets[i], emb, fn, values=path)[2]
+
+        return (e * path_sum(len(x), steps, rule, batch_size, grad_at)).sum(axis=-1).astype(e.dtype)
 
 
 def _cam_tokens(model: Module, x: np.ndarray, targets: np.ndarray, method: str, layer) -> np.ndarray:
