@@ -3,6 +3,7 @@ MNIST digits for the bundled LeNet-5, a small TextCNN trained on MR in seconds, 
 check that a model was left exactly as it was."""
 from __future__ import annotations
 
+import functools
 import os
 from collections import OrderedDict
 from html.parser import HTMLParser
@@ -58,34 +59,52 @@ def pretrained():
     return lenet5(pretrained=True)
 
 
-@pytest.fixture(scope="session")
-def digits():
-    """``(uint8 digits (8, 28, 28), network inputs (8, 1, 32, 32), labels (8,))``: MNIST test digits 0..7."""
+@functools.lru_cache(maxsize=1)
+def _test_digits():
     from cnnkit.data import load_mnist, prepare_mnist
-    if not (DATA / "mnist").is_dir():
-        pytest.skip(f"MNIST not found in {DATA}/mnist: set CNNKIT_DATA to the folder holding mnist/")
     images, labels = load_mnist("test", DATA, download=False)
     return images[:8], prepare_mnist(images[:8]), labels[:8].astype(np.int64)
 
 
 @pytest.fixture(scope="session")
-def small_textcnn():
-    """``(model, ids (N, L), labels)``: a TextCNN (16-d embeddings, 8 maps per window 3/4/5)
-    trained for 3 epochs on 1,200 MR sentences (about a second), and 16 of them as ids."""
+def digits():
+    """``(uint8 digits (8, 28, 28), network inputs (8, 1, 32, 32), labels (8,))``: MNIST test digits 0..7."""
+    if not (DATA / "mnist").is_dir():
+        pytest.skip(f"MNIST not found in {DATA}/mnist: set CNNKIT_DATA to the folder holding mnist/")
+    return _test_digits()
+
+
+@functools.lru_cache(maxsize=1)
+def _trained_small_textcnn():
+    """Trained once per test session (the fixture is imported into several modules, and a
+    session fixture defined outside conftest.py would run once per module)."""
     from cnnkit import functional as F
     from cnnkit import optim
     from cnnkit.models import textcnn
     from cnnkit.training import fit
     from cnnkit.training.mr import prepare_mr
-    if not (DATA / "mr").is_dir():
-        pytest.skip(f"MR not found in {DATA}/mr: set CNNKIT_DATA to the folder holding mr/")
     ids, labels, vocab = prepare_mr(DATA, 5, limit=1200, seed=0)
     cnnkit.manual_seed(0)
     model = textcnn(len(vocab), embed_dim=16, maps=8)
     fit(model, optim.Adam(model.parameters(), lr=3e-3), F.cross_entropy, (ids[200:], labels[200:]), epochs=3,
         batch_size=50, seed=0, progress=False, log=lambda _: None)
     model.eval()
-    return model, ids[:16], labels[:16]
+    return model, ids[:16], labels[:16], vocab
+
+
+@pytest.fixture(scope="session")
+def small_textcnn():
+    """``(model, ids (N, L), labels)``: a TextCNN (16-d embeddings, 8 maps per window 3/4/5)
+    trained for 3 epochs on 1,000 MR sentences (about a second), and 16 others as ids."""
+    if not (DATA / "mr").is_dir():
+        pytest.skip(f"MR not found in {DATA}/mr: set CNNKIT_DATA to the folder holding mr/")
+    return _trained_small_textcnn()[:3]
+
+
+@pytest.fixture(scope="session")
+def small_textcnn_vocab(small_textcnn):
+    """The vocabulary of :func:`small_textcnn`."""
+    return _trained_small_textcnn()[3]
 
 
 def snapshot(model):

@@ -68,13 +68,12 @@ def test_integrated_gradients_against_torch_and_completeness(pretrained, digits)
     steps = 64
     attr, delta = explain.integrated_gradients(pretrained, x, labels, baseline=black, steps=steps,
                                                batch_size=100, return_delta=True)
-    # the same midpoint Riemann sum, in PyTorch
+    # the same midpoint Riemann sum, in PyTorch (all path points in one batch)
     base = np.full_like(x, black)
-    want = np.zeros(x.shape, np.float64)
-    for k in range(steps):
-        a = (k + 0.5) / steps
-        want += torch_input_grad(twin, (base + a * (x - base)).astype(np.float32), labels) / steps
-    want *= x - base
+    a = ((np.arange(steps) + 0.5) / steps).astype(np.float32)[:, None, None, None, None]
+    points = (base + a * (x - base)).reshape(-1, *x.shape[1:])  # (steps * 4, 1, 32, 32), step-major
+    grads = torch_input_grad(twin, points, np.tile(labels, steps)).reshape(steps, *x.shape)
+    want = grads.astype(np.float64).mean(axis=0) * (x - base)
     _close(attr, want, 1e-3)
     with torch.no_grad():
         gap = (twin(torch.tensor(x)) - twin(torch.tensor(base))).numpy()[np.arange(4), labels]
@@ -90,18 +89,19 @@ def test_integrated_gradients_against_torch_and_completeness(pretrained, digits)
 
 def naive_occlusion(twin, x, target, window, stride, baseline):
     """Captum's definition, by a plain loop: each window's drop of the target logit, averaged
-    over the windows covering a pixel."""
+    over the windows covering a pixel (the occluded inputs are evaluated in one batch)."""
     n, c, h, w = x.shape
-    total, count = np.zeros((h, w)), np.zeros((h, w))
+    corners = [(top, left) for top in range(0, h - window + 1, stride) for left in range(0, w - window + 1, stride)]
+    occluded = np.repeat(x, len(corners), axis=0)
+    for k, (top, left) in enumerate(corners):
+        occluded[k, :, top:top + window, left:left + window] = baseline
     with torch.no_grad():
         full = twin(torch.tensor(x))[0, target].item()
-        for top in range(0, h - window + 1, stride):
-            for left in range(0, w - window + 1, stride):
-                y = x.copy()
-                y[:, :, top:top + window, left:left + window] = baseline
-                drop = full - twin(torch.tensor(y))[0, target].item()
-                total[top:top + window, left:left + window] += drop
-                count[top:top + window, left:left + window] += 1
+        drops = full - twin(torch.tensor(occluded))[:, target].numpy().astype(np.float64)
+    total, count = np.zeros((h, w)), np.zeros((h, w))
+    for (top, left), drop in zip(corners, drops):
+        total[top:top + window, left:left + window] += drop
+        count[top:top + window, left:left + window] += 1
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from explain_twins import DATA, TokenSpans, digits, pretrained, small_textcnn  # noqa: F401 (fixtures)
+from explain_twins import DATA, TokenSpans, digits, pretrained, small_textcnn, small_textcnn_vocab  # noqa: F401
 
 from cnnkit import explain
 from cnnkit.cli import main
@@ -73,10 +73,10 @@ def test_sanity_prints_and_saves_the_librarys_numbers(capsys, tmp_path, pretrain
 
 
 @pytest.fixture(scope="module")
-def text_checkpoint(tmp_path_factory, small_textcnn):
-    from cnnkit.training.mr import DEFAULTS, prepare_mr, save_textcnn
+def text_checkpoint(tmp_path_factory, small_textcnn, small_textcnn_vocab):
+    from cnnkit.training.mr import DEFAULTS, save_textcnn
     model, ids, _ = small_textcnn
-    _, _, vocab = prepare_mr(DATA, 5, limit=1200, seed=0)  # the fixture's vocabulary
+    vocab = small_textcnn_vocab
     config = {**DEFAULTS, "embed_dim": 16, "maps": 8, "limit": 1200}
     path = tmp_path_factory.mktemp("tc") / "model_fold1.safetensors"
     return save_textcnn(path, model, vocab, config, fold=1, padded_length=ids.shape[1]), vocab

@@ -3,10 +3,6 @@ validated on load; `cnnkit train textcnn` writes them and `cnnkit eval` re-measu
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +14,6 @@ from cnnkit.models import textcnn
 from cnnkit.training.fit import CONFIG_KEY
 from cnnkit.training.mr import (DEFAULTS, TEXTCNN_KEY, encode_sentence, load_textcnn, save_textcnn)
 
-ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["<pad>", "<unk>", "the", "film", "is", "good", "bad", "not"]
 
 
@@ -78,24 +73,16 @@ def test_a_plain_checkpoint_is_not_a_textcnn_checkpoint(tmp_path):
         load_textcnn(path)
 
 
-def _cli(*args, check=True):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "cnnkit", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
 @pytest.mark.slow
-def test_cli_train_saves_fold_models_that_eval_remeasures(data_dir, tmp_path):
+def test_cli_train_saves_fold_models_that_eval_remeasures(data_dir, tmp_path, capsys):
+    from cnnkit.cli import main
     out = tmp_path / "tc"
-    proc = _cli("train", "textcnn", "--limit", 300, "--folds", 3, "--fold-ids", 2, "--epochs", 2, "--out", out,
-                "--data-dir", data_dir, "--no-progress")
-    assert "model_fold<k>.safetensors" in proc.stdout
+    assert main(["train", "textcnn", "--limit", "300", "--folds", "3", "--fold-ids", "2", "--epochs", "2",
+                 "--out", str(out), "--data-dir", str(data_dir), "--no-progress"]) == 0
+    assert "model_fold<k>.safetensors" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model_fold2.safetensors"]
     fold = json.loads((out / "metrics.json").read_text())["folds"][0]
-    proc = _cli("eval", out / "model_fold2.safetensors", "--data-dir", data_dir)
+    assert main(["eval", str(out / "model_fold2.safetensors"), "--data-dir", str(data_dir)]) == 0
     correct = round(fold["test_accuracy"] * fold["test_size"])
     assert (f"TextCNN test accuracy {100 * fold['test_accuracy']:.2f}% ({correct}/{fold['test_size']}) "
-            f"on MR fold 2 of 3") in proc.stdout
+            f"on MR fold 2 of 3") in capsys.readouterr().out

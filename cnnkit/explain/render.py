@@ -283,12 +283,12 @@ def save_sanity_figure(path, results: Sequence, image, sample: int = 0, title: s
     first = results[0]
     has_data = any(r.data_randomization is not None for r in results)
     steps = [name if k == 0 else f"+{name}" for k, name in enumerate(first.layers)]
-    heads = ["input", "trained"] + steps + (["shuffled\nlabels"] if has_data else [])
+    heads = ["input", "trained"] + steps + (["shuffled"] if has_data else [])
     cols, n = len(heads), len(results)
     cell = 1.15
     fig = Figure(figsize=(cols * cell + 1.4, n * cell + 4.0), dpi=100)
     grid = fig.add_gridspec(n + 2, cols, height_ratios=[cell] * n + [0.5, 2.6], left=0.1, right=0.98,
-                            top=1 - 0.75 / (n * cell + 4.0), bottom=0.08, hspace=0.12, wspace=0.06)
+                            top=1 - 0.85 / (n * cell + 4.0), bottom=0.08, hspace=0.12, wspace=0.06)
     for i, r in enumerate(results):
         cells = [None, r.original[sample]] + [m[sample] for m in r.maps]
         if has_data:
@@ -327,7 +327,7 @@ def save_sanity_figure(path, results: Sequence, image, sample: int = 0, title: s
         ax.tick_params(labelsize=7)
     panels[0].legend(fontsize=7, loc="lower left", ncol=2)
     what = "|maps|" if first.absolute else "maps"
-    fig.text(0.5, 1 - 0.3 / (n * cell + 4.0), (title + "\n" if title else "")
+    fig.text(0.5, 1 - 0.32 / (n * cell + 4.0), (title + "\n" if title else "")
              + f"layers re-initialised from the logits down, cumulatively; {what} of input 0 shown, each scaled "
              f"to its own maximum; curves: mean over {len(first.targets)} inputs",
              ha="center", va="center", fontsize=9)
