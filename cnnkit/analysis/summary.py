@@ -37,6 +37,7 @@ Counting conventions (per row, whole batch):
 """
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -165,6 +166,10 @@ class Summary:
 
     def __str__(self) -> str:
         return render(self)
+
+    def _repr_html_(self) -> str:
+        """The table inline in Jupyter: the text table, escaped, in a ``<pre>`` block."""
+        return f"<pre>{html.escape(render(self))}</pre>"
 
 
 # --------------------------------------------------------- field tracking
