@@ -3,7 +3,7 @@
 # the sanity-check numbers quoted there. Needs MNIST and MR where cnnkit finds them
 # (e.g. CNNKIT_DATA=../shared/data) and the TextCNN fold model of
 #   OPENBLAS_NUM_THREADS=1 cnnkit train textcnn --dataset mr --folds 10 --fold-ids 1 --out runs/textcnn
-# Run from a checkout: bash docs/explain_pictures.sh   (about a minute on 2 cores, plus the sanity run)
+# Run from a checkout: bash docs/explain_pictures.sh   (a few minutes on 2 cores, most of it the sanity run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=runs/explain-docs

@@ -73,7 +73,6 @@ def test_a_plain_checkpoint_is_not_a_textcnn_checkpoint(tmp_path):
         load_textcnn(path)
 
 
-@pytest.mark.slow
 def test_cli_train_saves_fold_models_that_eval_remeasures(data_dir, tmp_path, capsys):
     from cnnkit.cli import main
     out = tmp_path / "tc"
