@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "filter",
     "summary",  # cnnkit.cli.summary: model table with receptive fields
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
+    "explain",  # cnnkit.cli.explain: attributions, token relevance, feature visualisation, sanity checks
     "animate",  # cnnkit.cli.animate: GIF animations of convolution and pooling, forward and backward
     "train",
     "eval",
