@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
     "train",
     "eval",
+    "lab",  # cnnkit.cli.lab: the seed's claims as experiments
 ]
 
 
