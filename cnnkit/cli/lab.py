@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 EPILOG = """examples:
   cnnkit lab list
@@ -95,9 +96,13 @@ def run_run(args: argparse.Namespace) -> int:
             raise ValueError(f"--set: no experiment has the config keys {unknown}")
     for name in names:
         mine = {k: v for k, v in overrides.items() if args.name != "all" or k in get_experiment(name).config()}
-        result = run_experiment(name, profile=args.profile, seeds=args.seeds, out=args.out, backend=args.backend,
-                                workers=args.workers, resume=args.resume, overrides=mine,
-                                progress=not args.no_progress)
+        try:
+            result = run_experiment(name, profile=args.profile, seeds=args.seeds, out=args.out, backend=args.backend,
+                                    workers=args.workers, resume=args.resume, overrides=mine,
+                                    progress=not args.no_progress)
+        except KeyboardInterrupt:  # outside the runs (loading data, writing results): nothing half-written
+            result = {"status": "interrupted"}
+            print(f"cnnkit lab: {name} interrupted", file=sys.stderr)
         if result.get("status") == "interrupted":
             return 130
     return 0

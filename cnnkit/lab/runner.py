@@ -90,10 +90,14 @@ class LocalBackend:
                                             initializer=_worker_init)
         return self
 
+    def submit(self, fn: Callable, *args):
+        """``fn(*args)`` in a worker (a future); workers started here get :data:`SINGLE_THREAD_ENV`."""
+        with _environment(SINGLE_THREAD_ENV):  # a worker process starts during a submit
+            return self.executor.submit(fn, *args)
+
     def run(self, name: str, config: dict, jobs: list[Job]) -> Iterator[tuple[Job, dict]]:
         """Yield ``(job, run)`` as the runs finish (in any order)."""
-        with _environment(SINGLE_THREAD_ENV):  # the workers start during these submits
-            futures = {self.executor.submit(execute_run, name, v, s, config): (v, s) for v, s in jobs}
+        futures = {self.submit(execute_run, name, v, s, config): (v, s) for v, s in jobs}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -1,9 +1,15 @@
 """``normalization``: no normalisation vs batch norm vs layer norm, and BN vs LN at small batches.
 
-The network (``channels = C``; ``norm`` is nothing, ``BatchNorm2d(C)`` or PyTorch's layer norm of a
-feature map, ``LayerNorm((C, H, W))``: each sample normalised over all its units)::
+The network (``channels = C``, ``hidden = H``; ``norm`` is nothing, batch norm or layer norm)::
 
-    conv 3x3 1 -> C, norm, ReLU, max pool 2 | conv 3x3 C -> 2C, norm, ReLU, max pool 2 | linear 2C*49 -> 10
+    conv 3x3 1 -> C, norm, ReLU, max pool 2 | conv 3x3 C -> 2C, norm, ReLU, max pool 2
+    flatten, linear 2C*49 -> H, norm, ReLU | linear H -> 10
+
+Batch norm is ``BatchNorm2d`` after a convolution (statistics per channel over the batch and
+the positions) and ``BatchNorm1d`` after the linear layer (statistics per unit over the batch
+alone: at batch 2 every unit is normalised to -1 or +1); layer norm is PyTorch's
+``LayerNorm((C, H, W))`` / ``LayerNorm(H)``: each sample normalised over all its units, the
+same whatever the batch.
 
 Trained with SGD (momentum 0.9) at each batch size ``b`` of ``batch_sizes`` with the learning
 rate scaled linearly, ``lr * b / max(batch_sizes)`` (Goyal et al. 2017), so every batch size
@@ -39,10 +45,10 @@ class Normalization(MnistExperiment):
              "二者提出的目的都是为了加快模型收敛，减少训练时间。")
     measures = ("MNIST, the same CNN without normalisation, with BN and with LN: training-loss curves and the "
                 "samples needed to reach a fixed test accuracy (batch 64); BN vs LN at batch sizes 2, 8, 64")
-    full = dict(channels=8, train_size=8000, test_size=10000, epochs=2, batch_sizes=[2, 8, 64], lr=0.05,
+    full = dict(channels=8, hidden=64, train_size=8000, test_size=10000, epochs=2, batch_sizes=[2, 8, 64], lr=0.05,
                 optimizer="sgd", curve_points=20, curve_size=1000, target_accuracy=0.95)
     quick = dict(train_size=3000, test_size=2000, epochs=2, curve_points=12, curve_size=500)
-    tiny = dict(channels=2, train_size=64, test_size=32, epochs=1, batch_sizes=[2, 16], curve_points=2,
+    tiny = dict(channels=2, hidden=4, train_size=64, test_size=32, epochs=1, batch_sizes=[2, 16], curve_points=2,
                 curve_size=32, target_accuracy=0.2)
     seeds = {"full": 3, "quick": 2, "tiny": 1}
 
@@ -53,18 +59,20 @@ class Normalization(MnistExperiment):
 
     def build(self, variant, config):
         norm, _ = parse(variant)
-        c = config["channels"]
 
-        def make(channels: int, size: int):
+        c, h = config["channels"], config["hidden"]
+
+        def make(*shape: int):
             if norm == "batch-norm":
-                return nn.BatchNorm2d(channels)
-            return nn.LayerNorm((channels, size, size)) if norm == "layer-norm" else None
+                return (nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d)(shape[0])
+            return nn.LayerNorm(shape) if norm == "layer-norm" else None
 
-        return sequential(("conv1", nn.Conv2d(1, c, 3, padding=1)), ("norm1", make(c, 28)), ("act1", nn.ReLU()),
+        return sequential(("conv1", nn.Conv2d(1, c, 3, padding=1)), ("norm1", make(c, 28, 28)), ("act1", nn.ReLU()),
                           ("pool1", nn.MaxPool2d(2)),
-                          ("conv2", nn.Conv2d(c, 2 * c, 3, padding=1)), ("norm2", make(2 * c, 14)),
-                          ("act2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-                          ("flatten", nn.Flatten()), ("fc", nn.Linear(2 * c * 49, 10)))
+                          ("conv2", nn.Conv2d(c, 2 * c, 3, padding=1)), ("norm2", make(2 * c, 14, 14)),
+                          ("act2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten()),
+                          ("fc1", nn.Linear(2 * c * 49, h)), ("norm3", make(h)), ("act3", nn.ReLU()),
+                          ("fc2", nn.Linear(h, 10)))
 
     def hyper(self, variant, config):
         _, batch = parse(variant)

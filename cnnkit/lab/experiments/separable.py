@@ -4,8 +4,8 @@ Both networks::
 
     conv 3x3 1 -> 16, ReLU, max pool 2                    (N, 16, 14, 14)
     [sep] conv 3x3 16 -> 32, ReLU, max pool 2             (N, 32, 7, 7)   the seed's 16 -> 32 example
-    [sep] conv 3x3 32 -> 64, ReLU                         (N, 64, 7, 7)
-    global average pool, linear 64 -> 10
+    [sep] conv 3x3 32 -> 64, ReLU, max pool 2             (N, 64, 3, 3)
+    flatten, linear 576 -> 10
 
 ``separable`` replaces the two inner convolutions by :class:`cnnkit.nn.SeparableConv2d`
 (depthwise 3x3, then pointwise 1x1 with the bias, as Keras): 16*9 + 16*32 = 656 weights
@@ -81,8 +81,8 @@ class Separable(MnistExperiment):
     def build(self, variant, config):
         return sequential(("conv1", nn.Conv2d(1, 16, 3, padding=1)), ("act1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),
                           ("conv2", _conv(variant, 16, 32)), ("act2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)),
-                          ("conv3", _conv(variant, 32, 64)), ("act3", nn.ReLU()),
-                          ("pool", nn.AdaptiveAvgPool2d(1)), ("flatten", nn.Flatten()), ("fc", nn.Linear(64, 10)))
+                          ("conv3", _conv(variant, 32, 64)), ("act3", nn.ReLU()), ("pool3", nn.MaxPool2d(2)),
+                          ("flatten", nn.Flatten()), ("fc", nn.Linear(64 * 9, 10)))
 
     def describe(self, variant, config):
         s = self.summarize(variant, config)
