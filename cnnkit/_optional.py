@@ -23,6 +23,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("safetensors", "weights"),
     "tqdm": ("tqdm", "progress"),
     "skimage": ("scikit-image", "samples"),
+    "mnist1d": ("mnist1d", "lab"),
+    "ray": ("ray", "lab"),
 }
 
 
