@@ -200,9 +200,10 @@ def test_inductive_bias_shuffles_positions(out_dir, request):
     assert exp.variant(result, "cnn")["params"] == (5 * c + c) + 2 * (3 * c * c + c) + (5 * c * 10 + 10)
 
 
-def test_mnist1d_is_the_packages_generator():
+def test_mnist1d_is_the_packages_generator(tmp_path, monkeypatch):
     """The data are mnist1d's own: regenerated with the package's defaults, not stored anywhere in git."""
     mnist1d = pytest.importorskip("mnist1d.data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     from cnnkit.lab import data
 
     args = mnist1d.get_dataset_args()
@@ -215,3 +216,6 @@ def test_mnist1d_is_the_packages_generator():
     np.testing.assert_allclose(train_x[:, 0], expected["x"], rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(test_y, expected["y_test"])
     assert train_x.shape == (160, 1, 40) and not train_x.flags.writeable
+    assert len(list((tmp_path / "cnnkit" / "mnist1d").glob("*.npz"))) == 1  # cached as .npz, no pickle
+    data.mnist1d.cache_clear()
+    np.testing.assert_array_equal(data.mnist1d(200, 42)[0], train_x)  # read back from the cache

@@ -146,7 +146,7 @@ def test_normalization_verdict_counts_unreached_targets_as_all_samples():
                "batch-norm-b2": fast, "layer-norm-b2": fast}
     v = exp.verdict(_result("normalization", config, acc, {}, metrics))
     assert [c["status"] for c in v["checks"]] == [SUPPORTED, SUPPORTED, SUPPORTED]
-    assert "2,000" in v["checks"][0]["detail"] or "2000" in v["checks"][0]["detail"]  # 2 epochs x 1000 samples
+    assert "none-b64 2,000 samples vs batch-norm-b64 310 samples" in v["checks"][0]["detail"]  # 2 epochs x 1000
     acc["batch-norm-b2"] = HIGH  # BN no longer loses at the small batch
     assert exp.verdict(_result("normalization", config, acc, {}, metrics))["checks"][2]["status"] == INCONCLUSIVE
 
@@ -197,7 +197,7 @@ def test_config_profiles_and_overrides():
     assert exp.config("quick", {"epochs": 1, "lr": 1})["lr"] == 1.0
     with pytest.raises(ValueError, match="unknown config key 'nope'"):
         exp.config("full", {"nope": 1})
-    with pytest.raises(ValueError, match="must be a int"):
+    with pytest.raises(ValueError, match="must be of type int"):
         exp.config("full", {"epochs": "two"})
     with pytest.raises(ValueError, match="profile"):
         exp.config("huge")

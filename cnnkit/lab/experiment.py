@@ -55,7 +55,8 @@ def _coerce(key: str, value, default):
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise ValueError(f"config key {key!r} must be a {type(default).__name__} (like {default!r}), got {value!r}")
+        raise ValueError(f"config key {key!r} must be of type {type(default).__name__} (like {default!r}), "
+                         f"got {value!r}")
     return value
 
 
@@ -96,6 +97,7 @@ class Experiment:
     quick: ClassVar[dict] = {}
     tiny: ClassVar[dict] = {}
     seeds: ClassVar[dict[str, int]] = {"full": 3, "quick": 2, "tiny": 1}
+    variant_names: ClassVar[tuple[str, ...]] = ()
     input_dtype: ClassVar[str] = "float32"
 
     # -------------------------------------------------------------- configuration
@@ -119,7 +121,10 @@ class Experiment:
 
     # ------------------------------------------------------------ to implement
     def variants(self, config: dict) -> list[str]:
-        raise NotImplementedError
+        """The variants' names (default: :attr:`variant_names`)."""
+        if not self.variant_names:
+            raise NotImplementedError
+        return list(self.variant_names)
 
     def build(self, variant: str, config: dict) -> Module:
         """A freshly initialised model of ``variant`` (from cnnkit's default generator)."""

@@ -116,13 +116,14 @@ def _draw(ax, panel: Panel) -> None:
 
 
 def render(panels: Sequence[Panel], path: str | Path, title: str = "", dpi: int = 90) -> Path:
-    """Draw ``panels`` in rows of at most three into the PNG ``path`` (written atomically)."""
+    """Draw ``panels`` in rows of at most three (two by two for four) into the PNG ``path``
+    (written atomically)."""
     if not panels:
         raise ValueError("render: no panels to draw")
     require("matplotlib", extra="plot", purpose="drawing lab figures")
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
-    cols = min(len(panels), 3)
+    cols = 2 if len(panels) == 4 else min(len(panels), 3)
     rows = math.ceil(len(panels) / cols)
     fig = Figure(figsize=(4.2 * cols, 3.4 * rows + (0.4 if title else 0)), dpi=dpi)
     for i, panel in enumerate(panels):

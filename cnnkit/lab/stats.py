@@ -61,10 +61,11 @@ class Comparison:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def describe(self, scale: float = 1.0, unit: str = "") -> str:
-        """E.g. ``"+0.42 (2 SE = 0.20): a higher"`` with the values multiplied by ``scale``."""
-        se = "no SE (one run)" if self.standard_error is None else f"2 SE = {K_SE * self.standard_error * scale:.2f}{unit}"
-        return f"{self.difference * scale:+.2f}{unit} ({se})"
+    def describe(self, scale: float = 1.0, unit: str = "", digits: int = 2) -> str:
+        """E.g. ``"+0.42% (2 SE = 0.20%)"``: the difference and twice its SE, multiplied by ``scale``."""
+        se = ("no SE (one run)" if self.standard_error is None
+              else f"2 SE = {K_SE * self.standard_error * scale:,.{digits}f}{unit}")
+        return f"{self.difference * scale:+,.{digits}f}{unit} ({se})"
 
 
 def contrast(groups: Sequence[tuple[float, Sequence[float]]]) -> tuple[float, float | None]:

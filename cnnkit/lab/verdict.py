@@ -34,14 +34,15 @@ def exact(what: str, holds: bool, detail: str) -> dict:
     return check(what, SUPPORTED if holds else CONTRADICTED, detail)
 
 
-def _pct(c: Comparison, scale: float, unit: str) -> str:
-    return (f"{c.a} {c.mean_a * scale:.2f}{unit} vs {c.b} {c.mean_b * scale:.2f}{unit}: "
-            f"difference {c.describe(scale, unit)}")
+def _pct(c: Comparison, scale: float, unit: str, digits: int = 2) -> str:
+    return (f"{c.a} {c.mean_a * scale:,.{digits}f}{unit} vs {c.b} {c.mean_b * scale:,.{digits}f}{unit}: "
+            f"difference {c.describe(scale, unit, digits)}")
 
 
-def higher(what: str, c: Comparison, scale: float = 100.0, unit: str = "%") -> dict:
-    """The claim says ``c.a`` is higher than ``c.b`` (e.g. more accurate)."""
-    detail = _pct(c, scale, unit)
+def higher(what: str, c: Comparison, scale: float = 100.0, unit: str = "%", digits: int = 2) -> dict:
+    """The claim says ``c.a`` is higher than ``c.b`` (e.g. more accurate); values are shown
+    multiplied by ``scale`` with ``digits`` decimals and ``unit``."""
+    detail = _pct(c, scale, unit, digits)
     if c.outcome == TOO_FEW:
         return check(what, INCONCLUSIVE, detail + "; one run, no noise estimate")
     if c.outcome == WITHIN_NOISE:

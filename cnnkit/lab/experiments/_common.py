@@ -14,6 +14,14 @@ from ..train import fit
 #: The training keys every classification experiment's config has.
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "curve_points", "curve_size")
 
+#: The MNIST experiments' data and schedule, by profile (each experiment adds its own keys):
+#: full 2 epochs of 20,000 digits (5 seeds), quick 2 epochs of 10,000 (2 seeds), tiny 128 digits.
+MNIST_FULL = dict(train_size=20000, test_size=10000, epochs=2, batch_size=64, lr=2e-3, optimizer="adam",
+                  curve_points=8, curve_size=2000)
+MNIST_QUICK = dict(train_size=10000, test_size=2000, epochs=2, curve_points=4)
+MNIST_TINY = dict(train_size=128, test_size=64, epochs=1, curve_points=1)
+MNIST_SEEDS = {"full": 5, "quick": 2, "tiny": 1}
+
 
 def sequential(*pairs: tuple[str, nn.Module]) -> nn.Sequential:
     """``nn.Sequential`` with named layers (``("conv1", Conv2d(...)), ...``); ``None`` modules are skipped."""
@@ -54,7 +62,10 @@ class ClassifierExperiment(Experiment):
 
 
 class MnistExperiment(ClassifierExperiment):
-    """MNIST digits ``(N, 1, 28, 28)``: the first ``train_size`` / ``test_size`` of each split."""
+    """MNIST digits ``(N, 1, 28, 28)``: the first ``train_size`` / ``test_size`` of each split;
+    the profiles and seeds default to :data:`MNIST_FULL` etc."""
+
+    full, quick, tiny, seeds = MNIST_FULL, MNIST_QUICK, MNIST_TINY, MNIST_SEEDS
 
     def dataset(self, config):
         return data.mnist(config["train_size"], config["test_size"])

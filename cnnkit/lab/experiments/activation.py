@@ -14,7 +14,7 @@ from ... import nn
 from ..figure import curve_panel
 from ..stats import A_HIGHER
 from ..verdict import CONTRADICTED, SUPPORTED, check, not_lower, verdict
-from ._common import MnistExperiment, sequential
+from ._common import MNIST_FULL, MNIST_TINY, MnistExperiment, sequential
 
 VARIANTS = ("relu", "leaky-relu", "maxout", "tanh")
 #: "tanh can also give good results": within this much accuracy of ReLU.
@@ -32,14 +32,9 @@ class Activation(MnistExperiment):
     claim = "ReLU first, then try Leaky ReLU and Maxout; sometimes tanh also works well"
     quote = "首选 Relu， 然后试试 Relu 变体 Leaky Relu 和 Maxout。某些情况下 tanh 也能获得不错结果。"
     measures = "MNIST, one CNN with ReLU / Leaky ReLU / Maxout / tanh: learning curves and test accuracy"
-    full = dict(channels=8, train_size=20000, test_size=10000, epochs=3, batch_size=64, lr=2e-3, optimizer="adam",
-                curve_points=6, curve_size=2000)
-    quick = dict(train_size=6000, test_size=2000, epochs=2, curve_points=4)
-    tiny = dict(channels=2, train_size=128, test_size=64, epochs=1, curve_points=1)
-    seeds = {"full": 5, "quick": 2, "tiny": 1}
-
-    def variants(self, config):
-        return list(VARIANTS)
+    full = {"channels": 8, **MNIST_FULL}
+    tiny = {**MNIST_TINY, "channels": 2}
+    variant_names = VARIANTS
 
     def build(self, variant, config):
         c, k = config["channels"], 2 if variant == "maxout" else 1

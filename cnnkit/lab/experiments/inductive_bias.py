@@ -35,6 +35,7 @@ class InductiveBias(Mnist1dExperiment):
                 batch_size=100, lr=1e-2, optimizer="adam", curve_points=30, curve_size=1000)
     quick = dict(epochs=60, curve_points=12)
     tiny = dict(num_samples=400, channels=4, hidden=8, epochs=1, curve_points=1)
+    variant_names = VARIANTS
     seeds = {"full": 5, "quick": 2, "tiny": 1}
 
     def variant_dataset(self, variant, config):
@@ -43,9 +44,6 @@ class InductiveBias(Mnist1dExperiment):
             return train_x, train_y, test_x, test_y
         order = np.random.default_rng(config["shuffle_seed"]).permutation(train_x.shape[-1])
         return train_x[..., order], train_y, test_x[..., order], test_y
-
-    def variants(self, config):
-        return list(VARIANTS)
 
     def build(self, variant, config):
         if variant == "mlp":

@@ -30,7 +30,7 @@ from ..experiment import Table
 from ..figure import Panel, Series
 from ..stats import compare
 from ..verdict import higher, verdict
-from ._common import MnistExperiment, sequential
+from ._common import MNIST_FULL, MNIST_QUICK, MNIST_TINY, MnistExperiment, sequential
 
 VARIANTS = ("max-pool", "mean-pool", "strided-conv")
 SHIFTS = (1, 2, 3)
@@ -59,14 +59,10 @@ class Pooling(MnistExperiment):
              "池化……还能保持对平移，伸缩，旋转操作的不变性。")
     measures = ("MNIST, max pooling vs mean pooling vs strided convolution: test accuracy, and the change of "
                 "features and predictions when the test digits move by 1-3 pixels")
-    full = dict(channels=8, train_size=20000, test_size=10000, epochs=3, batch_size=64, lr=2e-3, optimizer="adam",
-                curve_points=6, curve_size=2000, shift_size=2000)
-    quick = dict(train_size=6000, test_size=2000, epochs=2, curve_points=4, shift_size=1000)
-    tiny = dict(channels=2, train_size=128, test_size=64, epochs=1, curve_points=1, shift_size=32)
-    seeds = {"full": 5, "quick": 2, "tiny": 1}
-
-    def variants(self, config):
-        return list(VARIANTS)
+    full = {"channels": 8, **MNIST_FULL, "shift_size": 2000}
+    quick = {**MNIST_QUICK, "shift_size": 1000}
+    tiny = {**MNIST_TINY, "channels": 2, "shift_size": 32}
+    variant_names = VARIANTS
 
     def build(self, variant, config):
         c = config["channels"]

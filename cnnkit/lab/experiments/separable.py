@@ -24,7 +24,7 @@ from ... import nn
 from ..figure import Panel, Series
 from ..verdict import exact, not_lower, verdict
 from ..experiment import Table
-from ._common import MnistExperiment, sequential
+from ._common import MNIST_FULL, MNIST_TINY, MnistExperiment, sequential
 
 VARIANTS = ("plain", "separable")
 #: "still works": the separable network may trail the plain one by at most this much accuracy.
@@ -69,14 +69,9 @@ class Separable(MnistExperiment):
              "这么做是为了对空间信息和深度信息进行去耦。从Xception模型的效果可以看出，这种方法是比较有效的。")
     measures = ("MNIST, a small CNN with plain vs depthwise-separable 3x3 convolutions: parameters, multiply-adds, "
                 "time per epoch, test accuracy; Xception's parameters and multiply-adds against its plain twin")
-    full = dict(train_size=20000, test_size=10000, epochs=3, batch_size=64, lr=2e-3, optimizer="adam",
-                curve_points=6, curve_size=2000, xception_input=299)
-    quick = dict(train_size=6000, test_size=2000, epochs=3, curve_points=3)
-    tiny = dict(train_size=128, test_size=64, epochs=1, curve_points=1, xception_input=71)
-    seeds = {"full": 5, "quick": 2, "tiny": 1}
-
-    def variants(self, config):
-        return list(VARIANTS)
+    full = {**MNIST_FULL, "xception_input": 299}
+    tiny = {**MNIST_TINY, "xception_input": 71}
+    variant_names = VARIANTS
 
     def build(self, variant, config):
         return sequential(("conv1", nn.Conv2d(1, 16, 3, padding=1)), ("act1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)),

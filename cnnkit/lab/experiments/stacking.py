@@ -16,7 +16,7 @@ from __future__ import annotations
 from ... import nn
 from ..figure import Panel, Series
 from ..verdict import exact, higher, verdict
-from ._common import MnistExperiment, sequential
+from ._common import MNIST_FULL, MNIST_TINY, MnistExperiment, sequential
 
 VARIANTS = ("one-5x5", "two-3x3")
 
@@ -35,14 +35,9 @@ class Stacking(MnistExperiment):
              "……在大多数情况下通过堆叠较小的卷积核比直接采用单个更大的卷积核会更加有效。")
     measures = ("MNIST, one 5x5 vs two stacked 3x3 convolutions per stage (same channels): parameters, "
                 "multiply-adds, receptive field, test accuracy")
-    full = dict(channels=8, train_size=20000, test_size=10000, epochs=3, batch_size=64, lr=2e-3, optimizer="adam",
-                curve_points=6, curve_size=2000)
-    quick = dict(train_size=6000, test_size=2000, epochs=2, curve_points=4)
-    tiny = dict(channels=2, train_size=128, test_size=64, epochs=1, curve_points=1)
-    seeds = {"full": 5, "quick": 2, "tiny": 1}
-
-    def variants(self, config):
-        return list(VARIANTS)
+    full = {"channels": 8, **MNIST_FULL}
+    tiny = {**MNIST_TINY, "channels": 2}
+    variant_names = VARIANTS
 
     def build(self, variant, config):
         c = config["channels"]

@@ -35,6 +35,7 @@ class TextHead(Experiment):
     quick = dict(epochs=3)
     tiny = dict(folds=2, limit=300, embed_dim=8, maps=4, epochs=1)
     seeds = {"full": 10, "quick": 3, "tiny": 1}
+    variant_names = tuple(HEADS)
     input_dtype = "int64"
 
     def max_seeds(self, config):
@@ -45,9 +46,6 @@ class TextHead(Experiment):
 
     def prepare(self, config):
         self.dataset(config)
-
-    def variants(self, config):
-        return list(HEADS)
 
     def input_shape(self, config):
         ids, _, _ = self.dataset(config)
