@@ -25,6 +25,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "skimage": ("scikit-image", "samples"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "mnist1d": ("mnist1d", "lab"),
+    "ray": ("ray", "lab"),
 }
 
 

@@ -17,6 +17,8 @@ The seed's examples are here, so that their numbers can be read off a table:
 * ``separable`` vs ``conv-16-32``: 16 -> 32 channels, 3x3: 16*3*3 + 16*32 = 656
   weights instead of 16*32*3*3 = 4608;
 * ``seed-transposed``: 5x5 -(3x3, stride 2)-> 2x2 -(transposed 3x3, stride 2)-> 5x5;
+* ``xception``: Chollet's Xception (:func:`cnnkit.models.xception`), the seed's evidence that
+  depthwise-separable convolutions work: 22,855,952 trainable parameters, as Keras;
 * ``seed-kernels``: the seed's classic kernels (identity, two edge detectors,
   sharpen, box and Gaussian blur; :mod:`cnnkit.kernels`) as a fixed first
   layer, then learned layers whose fields grow with depth.
@@ -107,6 +109,11 @@ def _separable() -> nn.Module:
     return nn.Sequential(nn.Conv2d(16, 16, 3, groups=16, bias=False), nn.Conv2d(16, 32, 1, bias=False))
 
 
+def _xception() -> nn.Module:
+    from ..models import xception
+    return xception()
+
+
 def _seed_kernels() -> nn.Module:
     names, weight = seed_kernel_bank()
     first = nn.Conv2d(1, len(names), 3, padding=1, bias=False)
@@ -138,6 +145,8 @@ ZOO: dict[str, ZooEntry] = {
         "5x5 -> conv 3x3 stride 2 -> 2x2 -> transposed conv 3x3 stride 2 -> 5x5"),
     "seed-kernels": ZooEntry(_seed_kernels, (1, 1, 28, 28),
                              "the seed's classic kernels as a fixed first layer, then three conv + pool stages"),
+    "xception": ZooEntry(_xception, (1, 3, 299, 299),
+                         "Xception (Chollet 2017): depthwise-separable convolutions, 22.9 M weights, as Keras"),
 }
 
 

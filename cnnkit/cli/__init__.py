@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "train",
     "eval",
     "export",  # cnnkit.cli.export: a model as ONNX
+    "lab",  # cnnkit.cli.lab: the seed's claims as experiments
 ]
 
 
