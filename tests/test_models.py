@@ -34,7 +34,8 @@ class TorchTextCNN(tnn.Module):
         super().__init__()
         self.embedding = tnn.Embedding(vocab, embed, padding_idx=0)
         self.convs = tnn.ModuleList([tnn.Conv1d(embed, maps, h) for h in windows])
-        self.norm = tnn.LayerNorm(maps * len(windows)) if head == "ln" else tnn.Identity()
+        norms = {"ln": tnn.LayerNorm, "bn": tnn.BatchNorm1d}
+        self.norm = norms[head](maps * len(windows)) if head in norms else tnn.Identity()
         self.fc = tnn.Linear(maps * len(windows), 2)
 
     def forward(self, ids):
@@ -89,7 +90,8 @@ def test_lenet5_rejects():
         LeNet5(num_classes=0)
 
 
-@pytest.mark.parametrize("head, windows", [("linear", (3, 4, 5)), ("ln", (2, 3)), ("linear", (4,))])
+@pytest.mark.parametrize("head, windows", [("linear", (3, 4, 5)), ("ln", (2, 3)), ("bn", (3, 4)),
+                                           ("linear", (4,))])
 def test_textcnn_matches_torch(head, windows, rng):
     cnnkit.manual_seed(1)
     model = textcnn(30, embed_dim=8, windows=windows, maps=5, dropout=0.0, head=head)
@@ -116,8 +118,8 @@ def test_textcnn_dropout_train_and_eval(rng):
 
 
 def test_textcnn_rejects():
-    with pytest.raises(ValueError, match="head must be one of .* got 'bn'"):
-        textcnn(10, head="bn")
+    with pytest.raises(ValueError, match="head must be one of .* got 'gn'"):
+        textcnn(10, head="gn")
     with pytest.raises(ValueError, match="vocab_size must be a positive int, got 0"):
         TextCNN(0)
     with pytest.raises(ValueError, match="windows must be a non-empty sequence of positive ints"):

@@ -1,19 +1,20 @@
-"""Record every module call of a forward pass (what ``summary`` and ``feature_maps`` share).
+"""Forward hooks: record every module call of a forward pass (what ``summary`` and
+``feature_maps`` share), or replace one module's output (what ``cnnkit.explain`` needs).
 
-cnnkit modules have no hook API; instead :func:`record_calls` temporarily
-replaces ``forward`` on each module *instance* with a wrapper that notes the
-call, and restores the original afterwards, also when the forward raises.
+cnnkit modules have no hook API; instead :func:`record_calls` and
+:func:`replace_output` temporarily replace ``forward`` on module *instances*
+with a wrapper, and restore the original afterwards, also when the forward raises.
 """
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from ..autograd import no_grad
 from ..nn.module import Module
 
-__all__ = ["Call", "record_calls", "run_recorded", "first_array", "shape_of"]
+__all__ = ["Call", "record_calls", "replace_output", "run_recorded", "first_array", "shape_of"]
 
 
 @dataclass
@@ -75,7 +76,6 @@ def record_calls(model: Module, on_call: Callable[[Call], None] | None = None) -
     calls: list[Call] = []
     stack: list[int] = []
     completed = [0]
-    patched: list[tuple[Module, bool, Any]] = []
 
     def make_wrapper(name: str, module: Module, forward):
         def wrapper(*args, **kwargs):
@@ -98,18 +98,44 @@ def record_calls(model: Module, on_call: Callable[[Call], None] | None = None) -
             return out
         return wrapper
 
-    try:
-        for name, module in model.named_modules():
-            had_own = "forward" in module.__dict__
-            patched.append((module, had_own, module.__dict__.get("forward")))
-            object.__setattr__(module, "forward", make_wrapper(name, module, module.forward))
+    with _patched((module, make_wrapper(name, module, module.forward)) for name, module in model.named_modules()):
         yield calls
+
+
+@contextlib.contextmanager
+def _patched(wrappers: Iterable[tuple[Module, Callable]]) -> Iterator[None]:
+    """Install each ``(module, wrapper)`` as that instance's ``forward``; put the originals back on exit."""
+    patched: list[tuple[Module, bool, Any]] = []
+    try:
+        for module, wrapper in wrappers:
+            patched.append((module, "forward" in module.__dict__, module.__dict__.get("forward")))
+            object.__setattr__(module, "forward", wrapper)
+        yield
     finally:
         for module, had_own, original in reversed(patched):
             if had_own:
                 object.__setattr__(module, "forward", original)
             else:
                 module.__dict__.pop("forward", None)
+
+
+@contextlib.contextmanager
+def replace_output(module: Module, fn: Callable[[Any], Any]) -> Iterator[None]:
+    """Context manager: inside it, every call of ``module`` returns ``fn(output)`` instead of ``output``.
+
+    ``fn`` may return a new tensor (e.g. a leaf that requires grad, to read the
+    gradient with respect to a layer's output, or other values to feed the
+    layers above). The original ``forward`` is restored on exit.
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"replace_output: module must be a cnnkit.nn.Module, got {type(module).__name__}")
+    forward = module.forward
+
+    def wrapper(*args, **kwargs):
+        return fn(forward(*args, **kwargs))
+
+    with _patched([(module, wrapper)]):
+        yield
 
 
 def run_recorded(model: Module, x, caller: str = "forward") -> list[Call]:

@@ -2,7 +2,8 @@
 that turns a command-line MODEL argument into a model.
 
 A MODEL is a zoo name (:data:`ZOO`, random weights, seeded), a ``.py`` file that
-defines ``model`` (and optionally ``input_shape``), or a ``.safetensors``
+defines ``model`` (and optionally ``input_shape``), an ``.onnx`` file (read by
+:func:`cnnkit.onnx.load`; the input shape is the file's, batch 1), or a ``.safetensors``
 checkpoint of a zoo model (the architecture comes from ``--model NAME``, from
 the checkpoint's metadata key ``"model"``, from the training configuration that
 ``cnnkit train lenet5`` stores in its checkpoints (which also gives the
@@ -16,6 +17,8 @@ The seed's examples are here, so that their numbers can be read off a table:
 * ``separable`` vs ``conv-16-32``: 16 -> 32 channels, 3x3: 16*3*3 + 16*32 = 656
   weights instead of 16*32*3*3 = 4608;
 * ``seed-transposed``: 5x5 -(3x3, stride 2)-> 2x2 -(transposed 3x3, stride 2)-> 5x5;
+* ``xception``: Chollet's Xception (:func:`cnnkit.models.xception`), the seed's evidence that
+  depthwise-separable convolutions work: 22,855,952 trainable parameters, as Keras;
 * ``seed-kernels``: the seed's classic kernels (identity, two edge detectors,
   sharpen, box and Gaussian blur; :mod:`cnnkit.kernels`) as a fixed first
   layer, then learned layers whose fields grow with depth.
@@ -106,6 +109,11 @@ def _separable() -> nn.Module:
     return nn.Sequential(nn.Conv2d(16, 16, 3, groups=16, bias=False), nn.Conv2d(16, 32, 1, bias=False))
 
 
+def _xception() -> nn.Module:
+    from ..models import xception
+    return xception()
+
+
 def _seed_kernels() -> nn.Module:
     names, weight = seed_kernel_bank()
     first = nn.Conv2d(1, len(names), 3, padding=1, bias=False)
@@ -137,6 +145,8 @@ ZOO: dict[str, ZooEntry] = {
         "5x5 -> conv 3x3 stride 2 -> 2x2 -> transposed conv 3x3 stride 2 -> 5x5"),
     "seed-kernels": ZooEntry(_seed_kernels, (1, 1, 28, 28),
                              "the seed's classic kernels as a fixed first layer, then three conv + pool stages"),
+    "xception": ZooEntry(_xception, (1, 3, 299, 299),
+                         "Xception (Chollet 2017): depthwise-separable convolutions, 22.9 M weights, as Keras"),
 }
 
 
@@ -226,6 +236,10 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
             return load_weights(trained, path), ZOO["lenet5"].input_shape
         model, shape = build(_checkpoint_arch(path, model_name), seed)
         return load_weights(model, path), shape
+    if path.suffix == ".onnx":
+        from ..onnx import load
+        model = load(path)  # FileNotFoundError / ValueError naming the file
+        return model, model.input_shape
     if path.suffix == ".py":
         if not path.is_file():
             raise FileNotFoundError(f"model file {spec} not found")
@@ -236,4 +250,4 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
         shape = namespace.get("input_shape")
         return model, (tuple(shape) if shape is not None else None)
     raise ValueError(f"MODEL must be {PRETRAINED!r}, a zoo name ({', '.join(ZOO)}), a .py file defining `model`, "
-                     f"or a .safetensors checkpoint; got {spec!r}")
+                     f"a .safetensors checkpoint or an .onnx file; got {spec!r}")

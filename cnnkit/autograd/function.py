@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from . import grad_mode
+from . import grad_mode, trace
 
 
 class Function:
@@ -54,6 +54,8 @@ class Function:
         if track:
             op.inputs = inputs
             result._op = op
+        if trace.is_tracing():  # cnnkit.autograd.trace: the ONNX exporter's record of the ops
+            trace.record(op, inputs, params, result)
         return result
 
     @property

@@ -21,9 +21,12 @@ SUBCOMMAND_MODULES: list[str] = [
     "filter",
     "summary",  # cnnkit.cli.summary: model table with receptive fields
     "features",  # cnnkit.cli.features: feature-map and kernel pictures
+    "explain",  # cnnkit.cli.explain: attributions, token relevance, feature visualisation, sanity checks
     "animate",  # cnnkit.cli.animate: GIF animations of convolution and pooling, forward and backward
     "train",
     "eval",
+    "export",  # cnnkit.cli.export: a model as ONNX
+    "lab",  # cnnkit.cli.lab: the seed's claims as experiments
     "serve",  # cnnkit.cli.serve: the explorer in the browser
 ]
 

@@ -23,8 +23,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "summary", help="table of a model: shapes, parameters, multiply-adds, receptive fields",
         description="Print a torchinfo-style table of MODEL: a zoo name, a .py file defining `model` "
-                    "(and optionally `input_shape`), or a .safetensors checkpoint of a zoo model.")
-    p.add_argument("model", metavar="MODEL", help="zoo name (`cnnkit summary list` lists them), path.py or checkpoint.safetensors")
+                    "(and optionally `input_shape`), a .safetensors checkpoint of a zoo model, or an .onnx file "
+                    "(imported with cnnkit.onnx.load).")
+    p.add_argument("model", metavar="MODEL",
+                   help="zoo name (`cnnkit summary list` lists them), path.py, checkpoint.safetensors or model.onnx")
     p.add_argument("--input-shape", type=parse_shape, default=None,
                    help="input shape with the batch, e.g. 1,1,32,32 (default: the model's own)")
     p.add_argument("--depth", type=int, default=3, help="deepest nesting level shown (default 3)")
@@ -47,6 +49,6 @@ def run(args: argparse.Namespace) -> int:
     shape = args.input_shape or default_shape
     if shape is None:
         raise ValueError(f"{args.model} gives no input shape: pass --input-shape (e.g. 1,1,32,32)")
-    dtype = args.dtype or (ZOO[args.model].dtype if args.model in ZOO else "float32")
+    dtype = args.dtype or (ZOO[args.model].dtype if args.model in ZOO else getattr(model, "input_dtype", "float32"))
     print(summary(model, shape, dtype=np.dtype(dtype), depth=args.depth))
     return 0

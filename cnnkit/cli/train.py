@@ -6,7 +6,9 @@ Ctrl-C finishes the current batch, saves a resumable state and exits with code 1
 ``--resume`` (with the same ``--out``) continues to the result of an uninterrupted run.
 
 ``cnnkit train textcnn --dataset mr`` runs Kim (2014)'s CNN-rand with k-fold
-cross-validation and prints per-fold and mean test accuracy.
+cross-validation, prints per-fold and mean test accuracy and saves each fold's
+model (``model_fold<k>.safetensors``, with its vocabulary; ``cnnkit eval`` and
+``cnnkit explain --text`` read it).
 """
 from __future__ import annotations
 
@@ -143,7 +145,7 @@ def run_lenet5(args) -> int:
 
 def run_textcnn(args) -> int:
     from ..training.fit import METRICS_FILE
-    from ..training.mr import DEFAULTS, train_textcnn_cv
+    from ..training.mr import DEFAULTS, MODEL_FILE, train_textcnn_cv
 
     keys = [k for k in DEFAULTS if k not in ("model", "dataset")]
     config = {**DEFAULTS, **_explicit(args, keys)}
@@ -157,5 +159,6 @@ def run_textcnn(args) -> int:
                   f"{100 * r['test_accuracy']:7.2f}%  {r['time_s']:.0f} s")
         print(f"mean test accuracy over {result['folds_done']} folds: {100 * result['mean_test_accuracy']:.2f}% "
               f"(std {100 * result['std_test_accuracy']:.2f}); total {result['time_s']:.0f} s")
-    print(f"wrote {out / METRICS_FILE}")
+    models = f" and the fold models {out / MODEL_FILE.format(fold='<k>')}" if result["folds"] else ""
+    print(f"wrote {out / METRICS_FILE}{models}")
     return 130 if result["status"] == "interrupted" else 0

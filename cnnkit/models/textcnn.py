@@ -6,7 +6,7 @@ For token ids ``(N, L)`` (``L`` at least the widest window)::
     per window h:        conv1d E -> maps, kernel h: (N, maps, L - h + 1), ReLU,
                          max over time: (N, maps)
     concat               (N, maps * len(windows))
-    [head="ln": LayerNorm over the features]
+    [head="ln": LayerNorm over the features; head="bn": BatchNorm1d over the batch]
     dropout(p), linear   (N, num_classes) logits
 
 Kim's CNN-rand initialises every word vector from ``U(-0.25, 0.25)``; the
@@ -25,7 +25,7 @@ from .. import functional as F
 from .. import nn
 from ..autograd import cat, no_grad
 
-HEADS = ("linear", "ln")
+HEADS = ("linear", "ln", "bn")
 
 
 def renorm_(weight: np.ndarray, max_norm: float, dim: int = 0) -> np.ndarray:
@@ -63,7 +63,8 @@ class TextCNN(nn.Module):
         self.embedding.weight.data[0] = 0
         self.convs = nn.ModuleList([nn.Conv1d(embed_dim, maps, h) for h in windows])
         features = maps * len(windows)
-        self.norm = nn.LayerNorm(features) if head == "ln" else nn.Identity()
+        norms = {"ln": nn.LayerNorm, "bn": nn.BatchNorm1d}
+        self.norm = norms[head](features) if head in norms else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(features, num_classes)
 

@@ -17,8 +17,13 @@ Optimizer: Adam (lr 1e-3) by default, which peaks within 3-4 epochs; Kim's
 Adadelta (``rho=0.95, eps=1e-6``, lr 1) is ``optimizer="adadelta"`` and needs
 more epochs (Kim ran 25).
 
-Results go to ``out_dir/metrics.json`` after each fold; ``resume=True`` skips
-the folds already there (a fold interrupted by Ctrl-C starts over).
+Results go to ``out_dir/metrics.json`` after each fold, and each fold's model (its
+weights at the best dev epoch, the epoch its test accuracy is from) to
+``out_dir/model_fold<k>.safetensors`` with its configuration and vocabulary
+(:func:`save_textcnn`; :func:`load_textcnn` rebuilds it, :func:`evaluate_checkpoint`
+re-measures its test accuracy, and :func:`encode_sentence` turns new text into its
+input). ``resume=True`` skips the folds already there (a fold interrupted by Ctrl-C
+starts over).
 """
 from __future__ import annotations
 
@@ -27,17 +32,19 @@ import json
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from .. import checkpoint
 from .. import functional as F
 from .. import optim
 from ..data.mr import Vocabulary, kfold_splits, load_mr, pad_sequences, tokenize
-from ..models import textcnn
+from ..models import TextCNN, textcnn
 from ..random import manual_seed
-from .fit import METRICS_FILE, write_json
+from .fit import CONFIG_KEY, METRICS_FILE, write_json
 from .loop import StopFlag, evaluate, train_epoch
 
 DEFAULTS = dict(model="textcnn", dataset="mr", folds=10, fold_ids=None, epochs=6, patience=2, batch_size=50,
@@ -46,6 +53,10 @@ DEFAULTS = dict(model="textcnn", dataset="mr", folds=10, fold_ids=None, epochs=6
 DEFAULT_LR = {"adadelta": 1.0, "adam": 1e-3, "adamw": 1e-3, "sgd": 0.1}
 #: Config keys that may differ between a run and its resumption.
 RESUMABLE_CHANGES = ("fold_ids",)
+#: Each fold's model, in ``out_dir``.
+MODEL_FILE = "model_fold{fold}.safetensors"
+#: Checkpoint metadata key of the vocabulary, fold and input length (JSON); the config is under ``cnnkit.config``.
+TEXTCNN_KEY = "cnnkit.textcnn"
 
 
 def prepare_mr(data_dir=None, max_window: int = 5, limit: int | None = None,
@@ -79,8 +90,9 @@ def make_optimizer(name: str, params, lr: float | None):
 
 def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.ndarray, labels: np.ndarray,
              vocab_size: int, config: dict, progress: bool = True, log: Callable[[str], None] = print,
-             stop: StopFlag | None = None) -> dict | None:
-    """Train and evaluate one fold; the result dict, or ``None`` when ``stop`` was requested."""
+             stop: StopFlag | None = None) -> tuple[dict, TextCNN] | None:
+    """Train and evaluate one fold: ``(result dict, model with the weights of the best dev epoch)``,
+    or ``None`` when ``stop`` was requested."""
     seed = config["seed"] * 1000 + fold
     perm = np.random.default_rng(seed).permutation(train_idx)
     n_dev = int(round(len(perm) * config["dev_fraction"]))
@@ -92,6 +104,7 @@ def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.nda
     max_norm = config["max_norm"]
     after_step = (lambda: model.max_norm_(max_norm)) if max_norm else None
     best = {"dev_accuracy": -1.0}
+    best_state = None
     t0, since_best, epochs_run = time.perf_counter(), 0, 0
     for epoch in range(config["epochs"]):
         te = time.perf_counter()
@@ -109,6 +122,7 @@ def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.nda
             test_m = evaluate(model, F.cross_entropy, ids[test_idx], labels[test_idx], batch_size=500)
             best = {"best_epoch": epoch + 1, "dev_accuracy": dev_m["accuracy"], "test_accuracy": test_m["accuracy"],
                     "train_accuracy": meter.accuracy}
+            best_state = model.state_dict()
             since_best = 0
             line += f" | test acc {100 * test_m['accuracy']:.2f}% (best dev so far)"
         else:
@@ -116,8 +130,11 @@ def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.nda
         log(line + f" | {time.perf_counter() - te:.1f} s")
         if config["patience"] and since_best >= config["patience"]:
             break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
     return {"fold": fold + 1, **best, "epochs_run": epochs_run, "train_size": len(train), "dev_size": len(dev),
-            "test_size": len(test_idx), "time_s": time.perf_counter() - t0}
+            "test_size": len(test_idx), "time_s": time.perf_counter() - t0}, model
 
 
 def _summary(results: list[dict]) -> dict:
@@ -168,12 +185,16 @@ def train_textcnn_cv(config: dict, data_dir: str | os.PathLike | None = None,
             if f in done:
                 continue
             train_idx, test_idx = folds[f - 1]
-            r = run_fold(f - 1, train_idx, test_idx, ids, labels, len(vocab), config, progress, log, flag)
-            if r is None:
+            done_fold = run_fold(f - 1, train_idx, test_idx, ids, labels, len(vocab), config, progress, log, flag)
+            if done_fold is None:
                 status = "interrupted"
                 log(f"stopped during fold {f}; completed folds are in {out / METRICS_FILE if out else 'memory'}"
                     + (" (continue with --resume)" if out else ""))
                 break
+            r, model = done_fold
+            if out is not None:
+                save_textcnn(out / MODEL_FILE.format(fold=f), model, vocab, config, fold=f,
+                             padded_length=ids.shape[1])
             results.append(r)
             s = _summary(results)
             log(f"fold {f}: test accuracy {100 * r['test_accuracy']:.2f}% (best dev epoch {r['best_epoch']}) | "
@@ -196,3 +217,111 @@ def _resume_results(path: Path, config: dict) -> list[dict]:
         raise ValueError(f"resume: {path} was written with a different config: "
                          + ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in sorted(diff.items())))
     return list(saved["folds"])
+
+
+# ------------------------------------------------------------------ checkpoints
+@dataclass
+class TextCNNCheckpoint:
+    """What :func:`load_textcnn` returns: the model (eval mode), its vocabulary, the
+    training config, the fold (1-based) and the padded input length of training."""
+
+    model: TextCNN
+    vocab: Vocabulary
+    config: dict
+    fold: int
+    padded_length: int
+
+
+def save_textcnn(path, model: TextCNN, vocab: Vocabulary, config: dict, *, fold: int, padded_length: int) -> Path:
+    """Write ``model`` as safetensors (atomically) with ``config`` (JSON under ``cnnkit.config``)
+    and the vocabulary, fold and padded length (JSON under :data:`TEXTCNN_KEY`)."""
+    meta = {"vocabulary": list(vocab.itos), "fold": int(fold), "padded_length": int(padded_length)}
+    return checkpoint.save(model, path, metadata={CONFIG_KEY: json.dumps(config), TEXTCNN_KEY: json.dumps(meta)})
+
+
+def _bad(path, why: str) -> ValueError:
+    return ValueError(f"{path} is not a valid TextCNN checkpoint: {why}")
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def load_textcnn(path) -> TextCNNCheckpoint:
+    """Rebuild a model saved by :func:`save_textcnn`, validating its metadata first.
+
+    ``ValueError`` naming the path when the config or the vocabulary is missing or
+    malformed, or the weights do not match them; ``FileNotFoundError`` for a missing file.
+    """
+    path = Path(path)
+    meta = checkpoint.load_metadata(path)
+    try:
+        config = json.loads(meta[CONFIG_KEY])
+        info = json.loads(meta[TEXTCNN_KEY])
+    except KeyError as exc:
+        raise _bad(path, f"no {exc.args[0]!r} metadata (was it written by `cnnkit train textcnn`?)") from None
+    except json.JSONDecodeError as exc:
+        raise _bad(path, f"its metadata is not JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("model") != "textcnn":
+        raise _bad(path, f"its config is not a textcnn config: {str(config)[:80]}")
+    for key in ("embed_dim", "maps"):
+        if not _positive(config.get(key)):
+            raise _bad(path, f"config {key!r} must be a positive int, got {config.get(key)!r}")
+    windows = config.get("windows")
+    if not isinstance(windows, list) or not windows or not all(_positive(h) for h in windows):
+        raise _bad(path, f"config 'windows' must be a non-empty list of positive ints, got {windows!r}")
+    dropout = config.get("dropout")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise _bad(path, f"config 'dropout' must be a number in [0, 1), got {dropout!r}")
+    if not isinstance(info, dict):
+        raise _bad(path, f"its {TEXTCNN_KEY!r} metadata is not a JSON object")
+    itos = info.get("vocabulary")
+    if not isinstance(itos, list) or not all(isinstance(t, str) for t in itos):
+        raise _bad(path, "the vocabulary must be a list of strings")
+    try:
+        vocab = Vocabulary(itos)
+    except ValueError as exc:
+        raise _bad(path, str(exc)) from None
+    fold, length = info.get("fold"), info.get("padded_length")
+    if not _positive(fold) or not _positive(length) or length < max(windows):
+        raise _bad(path, f"fold ({fold!r}) and padded_length ({length!r}) must be positive ints, "
+                         f"the length at least the widest window")
+    model = textcnn(len(vocab), config["embed_dim"], tuple(windows), config["maps"], 2, float(dropout),
+                    config.get("head", "linear"))
+    checkpoint.load_into(model, path)
+    model.eval()
+    return TextCNNCheckpoint(model, vocab, config, fold, length)
+
+
+def encode_sentence(text: str, vocab: Vocabulary, max_window: int, padded_length: int) -> tuple[np.ndarray, list[str]]:
+    """``(ids int64 (1, L), tokens)`` for one sentence, padded as in training: ``max_window - 1``
+    zeros in front, zeros behind up to ``padded_length`` (longer sentences keep all their tokens).
+
+    Tokens are Kim's (:func:`~cnnkit.data.mr.tokenize`); unknown words map to ``<unk>``.
+    """
+    tokens = tokenize(text)
+    if not tokens:
+        raise ValueError(f"the text {text!r} has no tokens after Kim's cleaning")
+    left = max_window - 1
+    ids = pad_sequences([vocab.encode(tokens)], max_len=max(padded_length - left, len(tokens)), left=left)
+    return ids, tokens
+
+
+def evaluate_checkpoint(path, data_dir=None) -> dict:
+    """Re-measure a fold model's test accuracy on its own test fold.
+
+    The data are prepared and split again from the checkpoint's config (same seed,
+    ``limit`` and folds); the vocabulary rebuilt from them must equal the saved one.
+    Returns ``{"fold", "folds", "accuracy", "loss", "correct", "test_size"}``.
+    """
+    ck = load_textcnn(path)
+    c = ck.config
+    ids, labels, vocab = prepare_mr(data_dir, max(c["windows"]), c.get("limit"), c.get("seed", 0))
+    if vocab.itos != ck.vocab.itos:
+        raise ValueError(f"{path}: the MR data found give another vocabulary than the one the model was trained "
+                         f"with (other files, or another limit)")
+    folds = kfold_splits(len(labels), c["folds"], seed=c.get("seed", 0), labels=labels)
+    test = folds[ck.fold - 1][1]
+    m = evaluate(ck.model, F.cross_entropy, ids[test], labels[test], batch_size=500)
+    return {"fold": ck.fold, "folds": c["folds"], "accuracy": m["accuracy"], "loss": m["loss"],
+            "correct": int(round(m["accuracy"] * len(test))), "test_size": len(test)}

@@ -18,11 +18,14 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """``Progress(total, desc)``; ``update(n, loss=, accuracy=)`` after each batch of ``n`` samples; ``close()``."""
+    """``Progress(total, desc)``; ``update(n, loss=, accuracy=)`` after each batch of ``n`` samples; ``close()``.
+
+    ``unit`` names what is counted (``"sample"``; the lab counts ``"run"``s); ``leave`` keeps
+    the finished tqdm bar on screen."""
 
     def __init__(self, total: int, desc: str = "", enabled: bool = True, initial: int = 0,
-                 stream=None, min_interval: float = 0.5):
-        self.total, self.desc, self.enabled = total, desc, enabled
+                 stream=None, min_interval: float = 0.5, unit: str = "sample", leave: bool = False):
+        self.total, self.desc, self.enabled, self.unit = total, desc, enabled, unit
         self.done = self.start_done = initial
         self.stream = stream if stream is not None else sys.stderr
         self.min_interval, self.start, self.last_print = min_interval, time.perf_counter(), 0.0
@@ -33,8 +36,8 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self.bar = tqdm(total=total, initial=initial, desc=desc, unit="sample", unit_scale=True,
-                                leave=False, file=self.stream, dynamic_ncols=True)
+                self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, unit_scale=unit == "sample",
+                                leave=leave, file=self.stream, dynamic_ncols=True)
 
     @property
     def rate(self) -> float:
@@ -62,7 +65,8 @@ class Progress:
         rate = self.rate
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         text = " ".join(f"{k} {v}" for k, v in stats.items())
-        self.stream.write(f"\r{self.desc} {self.done}/{self.total} {text} {rate:.0f} samples/s ETA {_clock(eta)}  ")
+        shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2f}"  # runs take seconds, samples microseconds
+        self.stream.write(f"\r{self.desc} {self.done}/{self.total} {text} {shown} {self.unit}s/s ETA {_clock(eta)}  ")
         self.stream.flush()
 
     def close(self) -> None:
