@@ -37,6 +37,8 @@ __all__ = ["ReplicaPool", "ModelEntry", "ModelRegistry", "LOADED", "UPLOAD_PREFI
 LOADED = "loaded"
 UPLOAD_PREFIX = "upload:"
 MAX_UPLOADED_MODELS = 4
+#: Models with more parameters than this (the zoo's Xception: 23 M) are held once, not per worker.
+BIG_MODEL = 5_000_000
 
 
 class ReplicaPool:
@@ -116,8 +118,9 @@ class ModelRegistry:
             model, shape = resolve_model(spec, model_name)
         dtype = ZOO[spec].dtype if spec in ZOO else "float32"
         shape = tuple(shape) if shape is not None else None
+        copies = self.replicas if sum(p.size for p in model.parameters()) <= BIG_MODEL else 1
         return ModelEntry(entry_id, title or _title(model, spec), source, _kind(model, shape, dtype), shape, dtype,
-                          ReplicaPool(model, self.replicas))
+                          ReplicaPool(model, copies))
 
     def get(self, entry_id: str | None) -> ModelEntry:
         """The model ``entry_id`` (``None`` or ``"loaded"``: the one the server was started with)."""
