@@ -188,6 +188,10 @@ export function initModel(page, shared) {
   }
 
   // ----------------------------------------------------------- explanations
+  function camGrid(layer) {
+    const row = table && table.rows.find(r => r.name === layer);
+    return row && row.output_shape ? row.output_shape.slice(2).join("×") : "own";
+  }
   for (let k = 0; k < 10; k++) $("#m-target").add(new Option(String(k), String(k)));
   const explain = latest(async () => {
     const m = current();
@@ -222,7 +226,8 @@ export function initModel(page, shared) {
       ? `Saliency for class ${answer.target}: |∂ logit ${answer.target} / ∂ input| per pixel (largest ${fmt(hi, 3)}), ` +
         `the pixels whose change would move that score most.`
       : `Grad-CAM at ${answer.layer} for class ${answer.target}: ReLU(Σₖ αₖ Aₖ), αₖ the mean gradient of the class ` +
-        `score over map k, upsampled to the input (largest ${fmt(hi, 3)}): where the evidence for ${answer.target} lies.`;
+        `score over map k, upsampled to the input (largest ${fmt(hi, 3)}): the positions whose features raise the ` +
+        `score of ${answer.target}, only as fine as the layer's ${camGrid(answer.layer)} grid.`;
     page.dataset.explained = String(Number(page.dataset.explained || 0) + 1);
   });
   for (const id of ["#m-method", "#m-cam-layer", "#m-target", "#m-alpha"]) {
