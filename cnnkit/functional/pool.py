@@ -23,22 +23,23 @@ import numpy as np
 
 from .._core import pool as core
 from .._core.window import as_tuple
-from ..autograd import Function, Tensor, is_grad_enabled
+from ..autograd import Function, Tensor
 from ._validate import as_input
 
 
 # ------------------------------------------------------------------ Functions
 class MaxPoolNd(Function):
-    """Max pooling of ``(N, C, *S)``; stores the argmax (kernel position) for backward."""
+    """Max pooling of ``(N, C, *S)``; stores the argmax (kernel position) for backward.
+    With ``return_indices`` forward returns ``(out, indices)`` (PyTorch's flat indices)."""
 
-    def forward(self, x, kernel, stride, pads, dilation, out_shape, keep_argmax, indices_sink=None):
+    def forward(self, x, kernel, stride, pads, dilation, out_shape, return_indices):
         self.in_spatial = x.shape[2:]
         self.params = (kernel, stride, pads, dilation)
         out, self.argmax = core.max_pool_forward(x, kernel, stride, pads, dilation, out_shape,
-                                                 with_argmax=keep_argmax or indices_sink is not None)
-        if indices_sink is not None:
-            indices_sink.append(core.argmax_to_indices(self.argmax, self.in_spatial, kernel, stride, pads, dilation))
-        return out
+                                                 with_argmax=self.recording or return_indices)
+        if not return_indices:
+            return out
+        return out, core.argmax_to_indices(self.argmax, self.in_spatial, kernel, stride, pads, dilation)
 
     def backward(self, g):
         kernel, stride, pads, dilation = self.params
@@ -70,14 +71,13 @@ class AdaptiveAvgPoolNd(Function):
 
 
 class AdaptiveMaxPoolNd(Function):
-    """Maximum over adaptive windows; the gradient goes to each window's first maximum."""
+    """Maximum over adaptive windows; the gradient goes to each window's first maximum.
+    With ``return_indices`` forward returns ``(out, indices)``."""
 
-    def forward(self, x, out_shape, indices_sink=None):
+    def forward(self, x, out_shape, return_indices):
         self.in_spatial = x.shape[2:]
         out, self.flat = core.adaptive_max_forward(x, out_shape)
-        if indices_sink is not None:
-            indices_sink.append(self.flat)
-        return out
+        return (out, self.flat.copy()) if return_indices else out
 
     def backward(self, g):
         return (core.scatter_flat(g, self.flat, self.in_spatial),)
@@ -117,10 +117,6 @@ def _window_args(fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mod
     return kernel, stride, padding, dilation, ceil_mode, pads, out_shape
 
 
-def _needs_grad(x: Tensor) -> bool:
-    return x.requires_grad and is_grad_enabled()
-
-
 def _unbatch(t: Tensor, unbatched: bool) -> Tensor:
     return t.squeeze(0) if unbatched else t
 
@@ -131,14 +127,11 @@ def _max_pool(n, fn_name, input, kernel_size, stride, padding, dilation, ceil_mo
     kernel, stride, _, dilation, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mode)
     return_indices = _check_bool(return_indices, "return_indices", fn_name)
-    sink: list | None = [] if return_indices else None
-    out = MaxPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation, out_shape=out_shape,
-                          keep_argmax=_needs_grad(x), indices_sink=sink)
-    out = _unbatch(out, unbatched)
+    result = MaxPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation, out_shape=out_shape,
+                             return_indices=return_indices)
     if not return_indices:
-        return out
-    indices = sink[0][0] if unbatched else sink[0]
-    return out, Tensor._wrap(indices)
+        return _unbatch(result, unbatched)
+    return tuple(_unbatch(t, unbatched) for t in result)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -254,11 +247,10 @@ def _adaptive_max(n, fn_name, input, output_size, return_indices):
     x, unbatched = _batched(fn_name, n, input)
     out_shape = _output_size(fn_name, n, output_size, x.shape[2:])
     return_indices = _check_bool(return_indices, "return_indices", fn_name)
-    sink: list | None = [] if return_indices else None
-    out = _unbatch(AdaptiveMaxPoolNd.apply(x, out_shape=out_shape, indices_sink=sink), unbatched)
+    result = AdaptiveMaxPoolNd.apply(x, out_shape=out_shape, return_indices=return_indices)
     if not return_indices:
-        return out
-    return out, Tensor._wrap(sink[0][0] if unbatched else sink[0])
+        return _unbatch(result, unbatched)
+    return tuple(_unbatch(t, unbatched) for t in result)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:
