@@ -37,6 +37,13 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, dtype=None)``; ``.data`` is the NumPy
     array, ``.grad`` the accumulated gradient (a NumPy array or ``None``).
+
+    ``_version`` counts the in-place changes made through the tensor (``zero_``,
+    ``fill_``, ``copy_``, ``add_``, ``mul_``, ``t[index] = value``, optimizer steps,
+    ``load_state_dict``); backward refuses to use a saved tensor whose version
+    changed (see :mod:`cnnkit.autograd.function`). Views made by reshape, permute,
+    indexing and :meth:`detach` share their base's version, as in PyTorch. Writes to
+    ``.data`` or ``.numpy()`` themselves are not tracked (as ``torch.Tensor.data``).
     """
 
     __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
@@ -51,16 +58,42 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self._op = None
         self._retains_grad = False
+        self._version_counter = [0]
 
     @classmethod
-    def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> "Tensor":
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False, views=()) -> "Tensor":
+        """A tensor around ``data`` (no copy); it shares the version counter of the
+        first tensor in ``views`` whose memory ``data`` overlaps (a view of it)."""
         t = cls.__new__(cls)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.requires_grad = requires_grad
         t.grad = None
         t._op = None
         t._retains_grad = False
+        t._version_counter = [0]
+        for v in views:  # the same array, or a view of it?
+            if isinstance(v, Tensor) and (v.data is t.data or (
+                    t.data.base is not None and np.may_share_memory(t.data, v.data))):
+                t._version_counter = v._version_counter
+                break
         return t
+
+    @property
+    def _version(self) -> int:
+        """The number of in-place changes made to this tensor's memory (shared with its views)."""
+        return self._version_counter[0]
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``data`` (cnnkit's own in-place writers call this)."""
+        self._version_counter[0] += 1
+
+    def _check_inplace(self, name: str) -> None:
+        if self.requires_grad and is_grad_enabled():
+            if self._op is None:
+                raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                                   f"operation; wrap it in `with cnnkit.no_grad():` (as optimizers do)")
+            raise RuntimeError(f"{name}: in-place operations on a tensor of a recorded graph are not "
+                               f"differentiable in cnnkit; use the out-of-place operation")
 
     # ----------------------------------------------------------------- basics
     @property
@@ -117,8 +150,8 @@ class Tensor:
         return self.data.astype(dtype)
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing the data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf sharing the data (and its version counter), cut from the graph."""
+        return Tensor._wrap(self.data, views=(self,))
 
     def requires_grad_(self, mode: bool = True) -> "Tensor":
         if mode and not np.issubdtype(self.data.dtype, np.floating):
@@ -130,9 +163,49 @@ class Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         self._retains_grad = True
 
+    # ------------------------------------------------------- in-place (no grad)
     def zero_(self) -> "Tensor":
-        self.data[...] = 0
+        """Fill with zeros, in place."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        """Fill with ``value``, in place."""
+        self._check_inplace("fill_")
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self._bump_version()
         return self
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src`` (broadcast, cast to this dtype) into this tensor, in place."""
+        self._check_inplace("copy_")
+        np.copyto(self.data, src.data if isinstance(src, Tensor) else np.asarray(src), casting="unsafe")
+        self._bump_version()
+        return self
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        """``self += alpha * other``, in place."""
+        self._check_inplace("add_")
+        other = other.data if isinstance(other, Tensor) else other
+        self.data += other if alpha == 1 else np.asarray(alpha * np.asarray(other), dtype=self.dtype)
+        self._bump_version()
+        return self
+
+    def mul_(self, other) -> "Tensor":
+        """``self *= other``, in place."""
+        self._check_inplace("mul_")
+        self.data *= other.data if isinstance(other, Tensor) else other
+        self._bump_version()
+        return self
+
+    def __setitem__(self, index, value) -> None:
+        """``t[index] = value``, in place (not differentiable: under ``no_grad`` or on tensors without grad)."""
+        self._check_inplace("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+        self._bump_version()
 
     def astype(self, dtype) -> "Tensor":
         return _Cast.apply(self, dtype=np.dtype(dtype))

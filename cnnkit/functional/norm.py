@@ -58,8 +58,8 @@ class BatchNorm(Function):
             if running_var is not None:
                 running_var *= 1 - momentum
                 running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype, copy=False)
-        else:
-            mean = running_mean.astype(x.dtype, copy=False)
+        else:  # a copy: the running statistics may be updated in place before backward runs
+            mean = running_mean.astype(x.dtype, copy=True)
             var = running_var.astype(x.dtype, copy=False)
             centered = None
         inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)

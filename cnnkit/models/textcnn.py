@@ -82,6 +82,7 @@ class TextCNN(nn.Module):
         """Kim's constraint: rows of ``fc.weight`` with L2 norm above ``max_norm`` are scaled down to it."""
         with no_grad():
             renorm_(self.fc.weight.data, max_norm, dim=0)
+            self.fc.weight._bump_version()
 
     def extra_repr(self) -> str:
         return f"windows={self.windows}, head={self.head!r}"

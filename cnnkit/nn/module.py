@@ -358,12 +358,20 @@ class Module:
                 errors.append(f"size mismatch for {key}: the state_dict has shape {tuple(value.shape)}, "
                               f"the {kind} in the current model has shape {tuple(target.shape)}")
                 continue
-            updates.append((target, value))
+            try:  # convert now, so that a bad value fails before anything is changed
+                converted = np.array(value, dtype=target.dtype, copy=True)
+            except (TypeError, ValueError) as exc:
+                errors.append(f"value for {key} cannot be converted to the {kind}'s dtype {target.dtype} "
+                              f"(got dtype {value.dtype}: {exc})")
+                continue
+            updates.append((target, converted, mod._parameters[n] if kind == "parameter" else None))
         if errors:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
-        for target, value in updates:
-            np.copyto(target, value, casting="unsafe")
+        for target, value, param in updates:
+            np.copyto(target, value)
+            if param is not None:
+                param._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr

@@ -142,6 +142,8 @@ class Optimizer:
                 grads.append(g.astype(p.dtype, copy=False))
             if params:
                 self._update_group(group, params, grads)
+                for p in params:  # an in-place change: graphs that saved p before the step refuse to backward
+                    p._bump_version()
         return loss
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor], grads: list[np.ndarray]) -> None:
