@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_dims
 from .function import Function
 
 
@@ -152,17 +153,6 @@ class Clamp(Function):
         return (g * self.mask,)
 
 
-class Relu(Function):
-    """``max(a, 0)``; the gradient at exactly 0 is 0 (as ``torch.relu``)."""
-
-    def forward(self, a):
-        self.mask = a > 0
-        return np.where(self.mask, a, np.zeros((), dtype=a.dtype))
-
-    def backward(self, g):
-        return (g * self.mask,)
-
-
 class MatMul(Function):
     """``a @ b`` with NumPy's matmul semantics (1-D and batched operands)."""
 
@@ -194,12 +184,9 @@ class MatMul(Function):
 
 def _norm_axis(axis, ndim):
     """Reduction axes as a tuple of non-negative ints; ``None`` and ``()`` mean
-    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``)."""
-    if axis is None or (isinstance(axis, (tuple, list)) and len(axis) == 0):
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim for a in axis)
+    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``); ``IndexError``
+    for an axis out of range, as PyTorch."""
+    return check_dims(axis, ndim)
 
 
 def _expand(g, shape, axes, keepdims):

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_dim, check_dims, check_generator
 from . import basic_ops as ops
 from .function import Function
 from . import engine
@@ -330,7 +331,9 @@ class Tensor:
     clip = clamp
 
     def relu(self):
-        return ops.Relu.apply(self)
+        from ..functional import relu
+
+        return relu(self)
 
     def tanh(self):
         from ..functional import tanh
@@ -356,16 +359,19 @@ class Tensor:
         return -ops.Max.apply(-self, axis=dim, keepdims=keepdim)
 
     def var(self, dim=None, keepdim=False, unbiased=True):
-        mean = self.mean(dim, keepdim=True)
-        sq = ((self - mean) ** 2).sum(dim, keepdim=keepdim)
-        n = self.data.size // max(sq.data.size, 1)
+        axes = check_dims(dim, self.ndim)
+        mean = self.mean(axes, keepdim=True)
+        sq = ((self - mean) ** 2).sum(axes, keepdim=keepdim)
+        n = int(np.prod([self.shape[a] for a in axes]))
         return sq / (n - 1 if unbiased else n)
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        axis = None if dim is None else check_dim(dim, self.ndim)
+        return Tensor._wrap(np.argmax(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmin(self.data, axis=dim, keepdims=keepdim))
+        axis = None if dim is None else check_dim(dim, self.ndim)
+        return Tensor._wrap(np.argmin(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):
@@ -376,30 +382,42 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        nd = self.ndim
-        start, end = start_dim % nd if nd else 0, end_dim % nd if nd else 0
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        if self.ndim == 0:
+            check_dim(start_dim, 0, "start_dim"), check_dim(end_dim, 0, "end_dim")
+            return self.reshape(1)
+        start, end = check_dim(start_dim, self.ndim, "start_dim"), check_dim(end_dim, self.ndim, "end_dim")
+        if start > end:
+            raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim}")
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
 
     def permute(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return ops.Permute.apply(self, axes=tuple(a % self.ndim for a in axes))
+        if len(axes) != self.ndim:
+            raise ValueError(f"permute: the number of dims {len(axes)} does not match the tensor's {self.ndim}")
+        dims = tuple(check_dim(a, self.ndim) for a in axes)
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"permute: duplicate dims are not allowed, got {tuple(axes)}")
+        return ops.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0=-2, dim1=-1):
         axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        if self.ndim == 0:
+            check_dim(dim0, 0), check_dim(dim1, 0)
+            return self
+        d0, d1 = check_dim(dim0, self.ndim), check_dim(dim1, self.ndim)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
         return ops.Permute.apply(self, axes=tuple(axes))
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = check_dim(dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        dim = dim % self.ndim
-        if self.shape[dim] != 1:
+        dim = check_dim(dim, self.ndim)
+        if self.ndim == 0 or self.shape[dim] != 1:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
@@ -433,12 +451,39 @@ def as_tensor(x, dtype=None) -> Tensor:
     return Tensor(x, dtype=dtype)
 
 
+def _sequence(fn: str, tensors) -> list:
+    if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{fn}: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{fn}: expected a non-empty list of tensors")
+    return list(tensors)
+
+
 def cat(tensors, dim=0) -> Tensor:
-    return ops.Concat.apply(*tensors, axis=dim)
+    """Join tensors along an existing dimension ``dim``, as ``torch.cat``."""
+    tensors = _sequence("cat", tensors)
+    first = np.shape(tensors[0])
+    if not first:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
+    axis = check_dim(dim, len(first), owner="cat")
+    for i, t in enumerate(tensors):
+        shape = np.shape(t)
+        if len(shape) != len(first) or any(a != b for k, (a, b) in enumerate(zip(shape, first)) if k != axis):
+            raise ValueError(f"cat: sizes of tensors must match except in dimension {axis}: tensor 0 has shape "
+                             f"{tuple(first)}, tensor {i} has shape {tuple(shape)}")
+    return ops.Concat.apply(*tensors, axis=axis)
 
 
 def stack(tensors, dim=0) -> Tensor:
-    return ops.Stack.apply(*tensors, axis=dim)
+    """Join tensors of one shape along a new dimension ``dim``, as ``torch.stack``."""
+    tensors = _sequence("stack", tensors)
+    first = np.shape(tensors[0])
+    axis = check_dim(dim, len(first), owner="stack", extra=1)
+    for i, t in enumerate(tensors):
+        if np.shape(t) != first:
+            raise ValueError(f"stack: expects each tensor to be equal size, but got {tuple(first)} at entry 0 "
+                             f"and {tuple(np.shape(t))} at entry {i}")
+    return ops.Stack.apply(*tensors, axis=axis)
 
 
 def where(condition, x, y) -> Tensor:
@@ -461,7 +506,7 @@ def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
 def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, generator: np.random.Generator | None = None) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_generator(generator, owner="randn") or np.random.default_rng()
     return Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
 
 
