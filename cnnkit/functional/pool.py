@@ -23,6 +23,7 @@ import numpy as np
 
 from .._core import pool as core
 from .._core.window import as_tuple
+from .._validate import check_bool, check_int
 from ..autograd import Function, Tensor
 from ._validate import as_input
 
@@ -85,9 +86,7 @@ class AdaptiveMaxPoolNd(Function):
 
 # ----------------------------------------------------------------- arguments
 def _check_bool(value, name: str, fn_name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn_name}: {name} must be a bool, got {value!r}")
-    return bool(value)
+    return check_bool(value, name, fn_name)
 
 
 def _batched(fn_name: str, n: int, input) -> tuple[Tensor, bool]:
@@ -96,6 +95,9 @@ def _batched(fn_name: str, n: int, input) -> tuple[Tensor, bool]:
         raise ValueError(f"{fn_name}: input must have {n + 2} dimensions (N, C, *spatial) "
                          f"or {n + 1} (C, *spatial), got shape {x.shape}")
     unbatched = x.ndim == n + 1
+    if 0 in x.shape[-(n + 1):]:  # as PyTorch: only the batch may be empty
+        raise ValueError(f"{fn_name}: input must have non-zero channels and spatial sizes (only the batch "
+                         f"may be empty), got shape {x.shape}")
     return (x.unsqueeze(0) if unbatched else x), unbatched
 
 
@@ -173,8 +175,7 @@ def _avg_pool(n, fn_name, input, kernel_size, stride, padding, ceil_mode, count_
     kernel, stride, padding, _, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, 1, ceil_mode)
     count_include_pad = _check_bool(count_include_pad, "count_include_pad", fn_name)
-    if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral)
-                                         or isinstance(divisor_override, bool) or divisor_override == 0):
+    if divisor_override is not None and check_int(divisor_override, "divisor_override", fn_name) == 0:
         raise ValueError(f"{fn_name}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
     divisor = core.avg_divisor(x.shape[2:], kernel, stride, padding, out_shape, count_include_pad,
                                divisor_override, x.dtype)

@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from .._validate import check_bool
 from ..autograd import Tensor
 from .parameter import Parameter
 
@@ -246,10 +247,9 @@ class Module:
     # ------------------------------------------------------------------ state
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (dropout active, batch norm uses batch statistics) on all modules."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"train(): mode must be a bool, got {mode!r}")
+        mode = check_bool(mode, "mode", "train()")
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":
