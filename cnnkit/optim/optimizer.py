@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._validate import check_number
 from ..autograd import Tensor, enable_grad
 
 
@@ -38,10 +39,10 @@ def _to_scalar(value):
 
 
 def check_non_negative(owner: str, **values) -> None:
-    """``ValueError`` naming the first argument that is negative (or not a real number)."""
+    """``TypeError`` naming the first argument that is not a real number, ``ValueError``
+    for one that is negative, NaN or infinite (:func:`cnnkit._validate.check_number`)."""
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:  # `not >=` also catches NaN
-            raise ValueError(f"{owner}: {name} must be a non-negative number, got {v!r}")
+        check_number(v, name, owner, minimum=0)
 
 
 class Optimizer:
