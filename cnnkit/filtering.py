@@ -54,6 +54,7 @@ from typing import Literal
 import numpy as np
 
 from ._core.window import pad, pad_index
+from ._validate import check_int
 from .kernels import as_kernel, separate
 
 __all__ = [
@@ -282,8 +283,7 @@ def filter2d(image, kernel, border: Border = "zero", mode: str = "correlate",
     band = max(1, min(H, BAND_ELEMENTS // max(1, W * C)))
     if workers is None:
         workers = min(os.cpu_count() or 1, 4)
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    workers = check_int(workers, "workers", "filter2d", minimum=1)
     n_bands = -(-H // band)
     workers = min(int(workers), n_bands)
     if workers == 1:

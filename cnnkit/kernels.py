@@ -25,6 +25,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._validate import check_number
+
 __all__ = [
     "KernelInfo", "KERNELS", "SEED_KERNELS", "get_kernel", "kernel_names", "describe",
     "gaussian", "gaussian_1d", "box", "separate", "format_kernel", "as_kernel",
@@ -57,6 +59,25 @@ _OPENCV_SMALL_GAUSSIANS = {
     9: [v / 256 for v in (4, 13, 30, 51, 60, 51, 30, 13, 4)],
 }
 
+#: The largest side the kernel factories build (:func:`gaussian`, :func:`box`, ``gaussian:SIZE``):
+#: a 1025 x 1025 float64 kernel is 8 MB, and filtering with it costs a million
+#: multiply-adds per pixel; ``gaussian:30001`` would need 7 GB before filtering anything.
+MAX_KERNEL_SIZE = 1025
+
+
+def _check_size(family: str, size, odd: bool) -> int:
+    what = "an odd positive int" if odd else "a positive int"
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{family}: size must be {what}, got {size!r}")
+    if size < 1 or (odd and size % 2 == 0):
+        raise ValueError(f"{family}: size must be {what}" + (" (the kernel needs a centre)" if odd else "")
+                         + f", got {size}")
+    if size > MAX_KERNEL_SIZE:
+        raise ValueError(f"{family}: size {size} is too large: at most {MAX_KERNEL_SIZE} (a {size}x{size} kernel "
+                         f"would take {size * size * 8 / 1e9:.1f} GB)")
+    return int(size)
+
+
 def gaussian_1d(size: int, sigma: float | None = None) -> np.ndarray:
     """Normalised 1-D Gaussian of odd ``size`` (float64, sums to 1).
 
@@ -66,18 +87,12 @@ def gaussian_1d(size: int, sigma: float | None = None) -> np.ndarray:
     so ``gaussian(3)`` is the seed's ``gaussian_blur``), larger sizes
     ``sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8``.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"gaussian: size must be an odd positive int, got {size!r}")
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"gaussian: size must be an odd positive int (the kernel needs a centre), got {size}")
+    size = _check_size("gaussian", size, odd=True)
     if sigma is None:
         if size in _OPENCV_SMALL_GAUSSIANS:
             return np.array(_OPENCV_SMALL_GAUSSIANS[size], dtype=np.float64)
         sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-        raise TypeError(f"gaussian: sigma must be a positive number, got {sigma!r}")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"gaussian: sigma must be a positive finite number, got {sigma!r}")
+    sigma = check_number(sigma, "sigma", "gaussian", positive=True)
     x = np.arange(size, dtype=np.float64) - size // 2
     g = np.exp(-(x * x) / (2.0 * float(sigma) ** 2))
     return g / g.sum()
@@ -93,10 +108,7 @@ def gaussian(size: int, sigma: float | None = None) -> np.ndarray:
 def box(size: int) -> np.ndarray:
     """Box (mean) filter ``ones((size, size)) / size**2``. Even sizes are allowed
     (anchored at ``size // 2``, as scipy and OpenCV do)."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"box: size must be a positive int, got {size!r}")
-    if size < 1:
-        raise ValueError(f"box: size must be a positive int, got {size}")
+    size = _check_size("box", size, odd=False)
     return np.full((size, size), 1.0 / (size * size))
 
 
@@ -135,7 +147,7 @@ _PARAMETRIC = {
     "gaussian": "gaussian:SIZE[:SIGMA]  normalised SIZE x SIZE Gaussian (odd SIZE; SIGMA defaults as in OpenCV)",
     "box": "box:SIZE  SIZE x SIZE box (mean) filter",
 }
-_PARAM_RE = re.compile(r"^(gaussian|box):(\d+)(?::([0-9.eE+-]+))?$")
+_PARAM_RE = re.compile(r"^(gaussian|box):(\d{1,9})(?::([0-9.eE+-]+))?$")
 
 
 def kernel_names() -> list[str]:

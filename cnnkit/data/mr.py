@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .._validate import check_int
 from .download import user_cache_dir
 
 #: File name -> label (Kim's order: positive first).
@@ -115,8 +116,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1) -> "Vocabulary":
-        if not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"Vocabulary.build: min_freq must be a positive int, got {min_freq!r}")
+        min_freq = check_int(min_freq, "min_freq", "Vocabulary.build", minimum=1)
         counts = Counter(t for s in sentences for t in s)
         kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK] + [t for t in kept if t not in (PAD, UNK)])
@@ -145,14 +145,15 @@ def pad_sequences(seqs: Sequence[Sequence[int]], max_len: int | None = None, lef
     """
     if max_len is None:
         max_len = max((len(s) for s in seqs), default=0)
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"pad_sequences: max_len must be a positive int, got {max_len!r}")
-    if not isinstance(left, int) or left < 0:
-        raise ValueError(f"pad_sequences: left must be a non-negative int, got {left!r}")
+    max_len = check_int(max_len, "max_len", "pad_sequences", minimum=1)
+    left = check_int(left, "left", "pad_sequences", minimum=0)
     out = np.zeros((len(seqs), left + max_len), dtype=np.int64)
     for i, s in enumerate(seqs):
-        s = list(s)[:max_len]
-        out[i, left:left + len(s)] = s
+        ids = np.asarray(list(s)[:max_len])
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):  # 1.7 would silently become 1
+            raise TypeError(f"pad_sequences: sequence {i} must hold integer token ids, got dtype {ids.dtype} "
+                            f"(e.g. {ids.ravel()[0].item()!r})")
+        out[i, left:left + ids.size] = ids
     return out
 
 
@@ -165,9 +166,8 @@ def kfold_splits(n: int, k: int = 10, seed: int = 0,
     split is stratified: each class is dealt separately, so every fold has about
     the class proportions of the whole.
     """
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"kfold_splits: n must be a positive int, got {n!r}")
-    if not isinstance(k, (int, np.integer)) or not 2 <= k <= n:
+    n = check_int(n, "n", "kfold_splits", minimum=1)
+    if check_int(k, "k", "kfold_splits", minimum=2) > n:
         raise ValueError(f"kfold_splits: k must be an int in [2, n={n}], got {k!r}")
     rng = np.random.default_rng(seed)
     fold_of = np.empty(n, dtype=np.int64)
