@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import nn
 from .. import random as ck_random
+from ..io.files import check_regular_file
 
 __all__ = ["ZOO", "ZooEntry", "build", "resolve_model", "load_weights", "seed_kernel_bank"]
 
@@ -209,16 +210,14 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
         return build(spec, seed)
     path = Path(spec)
     if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {spec} not found")
+        check_regular_file(path, "checkpoint")
         trained = None if model_name else _trained_lenet5(path)
         if trained is not None:
             return load_weights(trained, path), ZOO["lenet5"].input_shape
         model, shape = build(_checkpoint_arch(path, model_name), seed)
         return load_weights(model, path), shape
     if path.suffix == ".py":
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {spec} not found")
+        check_regular_file(path, "model file")
         namespace = runpy.run_path(str(path))
         model = namespace.get("model")
         if not isinstance(model, nn.Module):
