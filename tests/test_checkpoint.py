@@ -182,9 +182,9 @@ def test_atomic_write_keeps_old_file_and_leaves_no_temp(tmp_path, monkeypatch, f
 
 def test_missing_safetensors_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)  # makes `import safetensors.numpy` fail
-    with pytest.raises(ImportError, match=r"pip install cnnkit\[weights\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[weights\]"'):
         checkpoint.save(nn.Linear(2, 2), tmp_path / "m.safetensors")
-    with pytest.raises(ImportError, match=r"pip install cnnkit\[weights\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[weights\]"'):
         checkpoint.load(tmp_path / "m.safetensors")
 
 

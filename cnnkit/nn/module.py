@@ -333,9 +333,18 @@ class Module:
         ``np.asarray`` takes; they are cast to the existing array's dtype. Every
         shape must match (``ValueError`` naming the key and both shapes, also with
         ``strict=False``); with ``strict`` the key sets must match too
-        (``ValueError`` listing the missing and unexpected keys). Nothing is
-        changed when an error is raised. Returns ``(missing_keys, unexpected_keys)``.
+        (``ValueError`` listing the missing and unexpected keys). Every value is
+        converted before the first one is written, so nothing is changed when an
+        error is raised. Returns ``(missing_keys, unexpected_keys)``.
         """
+        commit, keys = self._plan_load_state_dict(state_dict, strict)
+        commit()
+        return keys
+
+    def _plan_load_state_dict(self, state_dict, strict: bool = True):
+        """Check and convert ``state_dict`` without changing anything: returns
+        ``(commit, IncompatibleKeys)``, ``commit()`` writing the converted values
+        (it cannot fail). Lets a caller check several pieces before applying any."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"load_state_dict: state_dict must be a mapping of names to arrays, "
                             f"got {type(state_dict).__name__}")
@@ -368,11 +377,13 @@ class Module:
         if errors:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
-        for target, value, param in updates:
-            np.copyto(target, value)
-            if param is not None:
-                param._bump_version()
-        return IncompatibleKeys(missing, unexpected)
+
+        def commit() -> None:
+            for target, value, param in updates:
+                np.copyto(target, value)
+                if param is not None:
+                    param._bump_version()
+        return commit, IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

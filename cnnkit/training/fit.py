@@ -78,6 +78,7 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     if resume:
         if out is None or not (out / STATE_FILE).is_file():
             raise FileNotFoundError(f"fit: resume=True but there is no {STATE_FILE} in {out}")
+        _check_resume_extra(out / STATE_FILE)  # before anything is loaded into the model
         info = checkpoint.load_training_state(out / STATE_FILE, model, optimizer, scheduler=scheduler)
         extra = info["extra"]
         epoch, batch = info["epoch"], extra["batch"]
@@ -137,6 +138,23 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     elif out is not None:
         checkpoint.save(model, out / MODEL_FILE, metadata={CONFIG_KEY: json.dumps(config)})
     return {"history": history, "status": status, "epoch": epoch, "batch": batch}
+
+
+def _check_resume_extra(path: Path) -> None:
+    """``ValueError`` naming ``path`` unless its training state holds what :func:`fit` saves
+    (the epoch, the batch position, the partial epoch's meter, the history and its time)."""
+    meta = checkpoint.read_training_state(path)
+    extra = meta.get("extra")
+    number = (int, float)
+    ok = (isinstance(meta.get("epoch"), int) and isinstance(extra, dict)
+          and isinstance(extra.get("batch"), int) and not isinstance(extra.get("batch"), bool) and extra["batch"] >= 0
+          and isinstance(extra.get("meter"), dict) and set(extra["meter"]) == {"loss_sum", "correct", "seen"}
+          and all(isinstance(v, number) and not isinstance(v, bool) for v in extra["meter"].values())
+          and isinstance(extra.get("history"), list) and all(isinstance(r, dict) for r in extra["history"])
+          and isinstance(extra.get("epoch_time_s"), number))
+    if not ok:
+        raise ValueError(f"{path}: malformed training state: it lacks the position of the run (epoch, batch, "
+                         f"meter, history, epoch_time_s) that fit() saves; was it written by cnnkit train?")
 
 
 def _format_row(row: dict, epochs: int) -> str:
