@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._optional import require
 from .train import _positive_int
 
 
@@ -16,7 +17,8 @@ def register(subparsers) -> None:
                               description="Evaluate a checkpoint written by `cnnkit train lenet5` "
                                           "(model.safetensors or training_state.safetensors) on MNIST's test set.")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="path of the .safetensors file")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST files (or their parent)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST files (or the folder above mnist/); "
+                   "only it is searched (default: $CNNKIT_DATA/mnist, then ~/.cache/cnnkit/mnist)")
     p.add_argument("--limit-test", type=_positive_int, default=None, help="use only the first N test images")
     p.add_argument("--batch-size", type=_positive_int, default=1000)
     p.set_defaults(func=run)
@@ -31,6 +33,7 @@ def run(args) -> int:
     from ..training.loop import evaluate
     from ..training.mnist import prepare_images
 
+    require("safetensors.numpy", extra="weights", purpose="cnnkit eval (reading the checkpoint)")
     path = Path(args.checkpoint)
     config = read_config(path)
     if config.get("model") != "lenet5":
