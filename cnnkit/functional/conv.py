@@ -211,7 +211,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
     >>> import numpy as np
     >>> x = np.arange(25.).reshape(1, 1, 5, 5)
-    >>> conv2d(x, np.ones((1, 1, 3, 3)), stride=2).shape   # the seed's 5x5 -> 2x2 example
+    >>> conv2d(x, np.ones((1, 1, 3, 3)), stride=2).shape   # the study text's 5x5 -> 2x2 example
     (1, 1, 2, 2)
     """
     return _conv(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)
