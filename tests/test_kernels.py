@@ -9,9 +9,11 @@ from cnnkit.filtering import filter2d
 from cnnkit.kernels import (KERNELS, SEED_KERNELS, as_kernel, box, describe, format_kernel, gaussian,
                             gaussian_1d, get_kernel, kernel_names, separate)
 
-cv2 = pytest.importorskip("cv2")
-ndi = pytest.importorskip("scipy.ndimage")
-skdata = pytest.importorskip("skimage.data")
+from helpers import optional
+
+cv2 = optional("cv2")
+ndi = optional("scipy.ndimage")
+skdata = optional("skimage.data")
 
 # The seed's table (卷积作用 / 卷积核), transcribed from the spec, in its order.
 SEED_TABLE = [

@@ -161,6 +161,8 @@ def _cli(*args, check=True, **kw):
 
 
 def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
+    for package in ("safetensors", "matplotlib"):  # `cnnkit train lenet5` checks them before it starts
+        pytest.importorskip(package)
     out = tmp_path / "run"
     proc = _cli("train", "lenet5", "--limit-train", 300, "--limit-test", 200, "--epochs", 1, "--batch-size", 50,
                 "--out", out, "--data-dir", data_dir, "--no-progress")
@@ -193,6 +195,8 @@ def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
 
 
 def test_cli_ctrl_c_then_resume_equals_straight_run(data_dir, tmp_path):
+    for package in ("safetensors", "matplotlib"):  # `cnnkit train lenet5` checks them before it starts
+        pytest.importorskip(package)
     args = ["train", "lenet5", "--limit-train", 1000, "--limit-test", 100, "--epochs", 2, "--batch-size", 10,
             "--data-dir", data_dir, "--no-progress"]
     _cli(*args, "--out", tmp_path / "straight")
