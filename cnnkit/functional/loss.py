@@ -143,10 +143,6 @@ def _unbatched(fn_name: str, x: Tensor) -> bool:
     return x.ndim == 1
 
 
-def _check_int(fn_name: str, name: str, value) -> int:
-    return check_int(value, name, fn_name)
-
-
 # ---------------------------------------------------------------- functions
 def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood, as ``torch.nn.functional.nll_loss``: ``input (N, C, *)``
@@ -159,7 +155,7 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
     fn = "nll_loss"
     x = as_input(input, "input", fn)
     reduction = _reduction(fn, reduction)
-    ignore_index = _check_int(fn, "ignore_index", ignore_index)
+    ignore_index = check_int(ignore_index, "ignore_index", fn)
     unbatched = _unbatched(fn, x)
     t_in = target.data if isinstance(target, Tensor) else np.asarray(target)
     if unbatched:
@@ -190,7 +186,7 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     fn = "cross_entropy"
     x = as_input(input, "input", fn)
     reduction = _reduction(fn, reduction)
-    ignore_index = _check_int(fn, "ignore_index", ignore_index)
+    ignore_index = check_int(ignore_index, "ignore_index", fn)
     eps = check_number(label_smoothing, "label_smoothing", fn, minimum=0, maximum=1)
     unbatched = _unbatched(fn, x)
     class_dim = 0 if unbatched else 1

@@ -85,10 +85,6 @@ class AdaptiveMaxPoolNd(Function):
 
 
 # ----------------------------------------------------------------- arguments
-def _check_bool(value, name: str, fn_name: str) -> bool:
-    return check_bool(value, name, fn_name)
-
-
 def _batched(fn_name: str, n: int, input) -> tuple[Tensor, bool]:
     x = as_input(input, "input", fn_name)
     if x.ndim not in (n + 1, n + 2):
@@ -107,7 +103,7 @@ def _window_args(fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mod
         as_tuple(stride, n, "stride", minimum=1)
     padding = as_tuple(padding, n, "padding", minimum=0)
     dilation = as_tuple(dilation, n, "dilation", minimum=1)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode", fn_name)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode", fn_name)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(f"{fn_name}: padding must be at most half of kernel_size, got padding={padding} "
                          f"and kernel_size={kernel}")
@@ -128,7 +124,7 @@ def _max_pool(n, fn_name, input, kernel_size, stride, padding, dilation, ceil_mo
     x, unbatched = _batched(fn_name, n, input)
     kernel, stride, _, dilation, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _check_bool(return_indices, "return_indices", fn_name)
+    return_indices = check_bool(return_indices, "return_indices", fn_name)
     result = MaxPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation, out_shape=out_shape,
                              return_indices=return_indices)
     if not return_indices:
@@ -174,7 +170,7 @@ def _avg_pool(n, fn_name, input, kernel_size, stride, padding, ceil_mode, count_
     x, unbatched = _batched(fn_name, n, input)
     kernel, stride, padding, _, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, 1, ceil_mode)
-    count_include_pad = _check_bool(count_include_pad, "count_include_pad", fn_name)
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", fn_name)
     if divisor_override is not None and check_int(divisor_override, "divisor_override", fn_name) == 0:
         raise ValueError(f"{fn_name}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
     divisor = core.avg_divisor(x.shape[2:], kernel, stride, padding, out_shape, count_include_pad,
@@ -247,7 +243,7 @@ def _adaptive_avg(n, fn_name, input, output_size) -> Tensor:
 def _adaptive_max(n, fn_name, input, output_size, return_indices):
     x, unbatched = _batched(fn_name, n, input)
     out_shape = _output_size(fn_name, n, output_size, x.shape[2:])
-    return_indices = _check_bool(return_indices, "return_indices", fn_name)
+    return_indices = check_bool(return_indices, "return_indices", fn_name)
     result = AdaptiveMaxPoolNd.apply(x, out_shape=out_shape, return_indices=return_indices)
     if not return_indices:
         return _unbatch(result, unbatched)

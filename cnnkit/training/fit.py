@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .. import checkpoint
+from .._validate import check_int
 from ..io.atomic import atomic_write
 from .loop import Meter, StopFlag, evaluate, num_batches, train_epoch
 
@@ -64,10 +65,8 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     dict per finished epoch (``train_loss``, ``train_accuracy``, ``<name>_loss``,
     ``<name>_accuracy``, ``time_s``, ``lr``). See the module docstring for files.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+    epochs = check_int(epochs, "epochs", "fit", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", "fit", minimum=1)
     evals = evals or {}
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
