@@ -150,6 +150,31 @@ def test_0d_inputs_match_torch(name):
         compare_with_torch(ours, ref, [np.array(v, np.float32)], config=f"{name}({v}) float32")
 
 
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom:UserWarning")  # torch's var of one value
+def test_reductions_of_empty_tensors_as_torch():
+    """NaN for a mean or variance of nothing; max/argmax over nothing is an error naming the dim
+    (NumPy's 'zero-size array to reduction operation maximum which has no identity' before)."""
+    import warnings
+
+    empty = cnnkit.tensor(np.zeros((3, 0)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no NumPy "Mean of empty slice" warning
+        assert np.isnan(empty.mean().item()) and np.isnan(empty.var().item())
+        np.testing.assert_array_equal(empty.mean(dim=1).numpy(), [np.nan] * 3)
+        assert empty.sum().item() == 0.0
+    assert np.isnan(cnnkit.tensor(np.ones(1)).var().item()) and np.isnan(torch.ones(1).var().item())
+    assert empty.max(dim=0).shape == (0,) == tuple(torch.zeros(3, 0).amax(dim=0).shape)
+    with pytest.raises(IndexError, match=r"max\(\): expected reduction dim 1 to have non-zero size"):
+        empty.max(dim=1)
+    with pytest.raises(RuntimeError, match="max\\(\\): expected a reduction dim to be specified for an empty tensor"):
+        empty.max()
+    with pytest.raises(RuntimeError, match="argmax"):
+        empty.argmax()
+    with pytest.raises(IndexError, match="non-zero size"):
+        torch.zeros(3, 0).amax(dim=1)
+    assert np.isnan(torch.zeros(3, 0).mean().item()) and np.isnan(torch.zeros(3, 0).var().item())
+
+
 def test_pooling_refuses_zero_channels_as_torch():
     for fn, tfn in [(F.max_pool2d, torch.nn.functional.max_pool2d), (F.avg_pool2d, torch.nn.functional.avg_pool2d)]:
         for shape in [(0, 4, 4), (1, 0, 4, 4), (1, 2, 0, 4)]:

@@ -363,14 +363,19 @@ class Tensor:
         mean = self.mean(axes, keepdim=True)
         sq = ((self - mean) ** 2).sum(axes, keepdim=keepdim)
         n = int(np.prod([self.shape[a] for a in axes]))
-        return sq / (n - 1 if unbiased else n)
+        denom = n - 1 if unbiased else n
+        if denom <= 0:  # no degrees of freedom: NaN, as PyTorch
+            return sq * np.asarray(np.nan, dtype=self.dtype)
+        return sq / denom
 
     def argmax(self, dim=None, keepdim=False):
         axis = None if dim is None else check_dim(dim, self.ndim)
+        ops.check_nonempty_reduction("argmax", self.shape, () if axis is None or not self.ndim else (axis,), dim is None)
         return Tensor._wrap(np.argmax(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     def argmin(self, dim=None, keepdim=False):
         axis = None if dim is None else check_dim(dim, self.ndim)
+        ops.check_nonempty_reduction("argmin", self.shape, () if axis is None or not self.ndim else (axis,), dim is None)
         return Tensor._wrap(np.argmin(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     # ----------------------------------------------------------------- shape

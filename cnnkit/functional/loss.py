@@ -129,6 +129,8 @@ def _class_targets(fn_name: str, target, x_shape: tuple[int, ...], ignore_index:
     if t.shape != expected:
         raise ValueError(f"{fn_name}: target must have shape {expected} for input of shape {x_shape}, got {t.shape}")
     n_cls = x_shape[1]
+    if n_cls == 0:
+        raise ValueError(f"{fn_name}: input of shape {x_shape} has no classes (dimension 1 is empty)")
     bad = (t != ignore_index) & ((t < 0) | (t >= n_cls))
     if bad.any():
         raise ValueError(f"{fn_name}: target contains class {int(t[bad].ravel()[0])}, out of range for "

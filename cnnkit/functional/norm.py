@@ -188,6 +188,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if x.ndim < 2:
         raise ValueError(f"{fn}: input must have at least 2 dimensions (N, C, *), got shape {x.shape}")
     c = x.shape[1]
+    if c == 0:
+        raise ValueError(f"{fn}: input of shape {x.shape} has no channels (dimension 1 is empty)")
     rm = _stat_array(running_mean, "running_mean", c)
     rv = _stat_array(running_var, "running_var", c)
     w = _affine(weight, "weight", fn, x, (c,))
