@@ -245,3 +245,20 @@ def test_trained_checkpoint_resolves_to_its_variant(tmp_path):
     assert model.variant == "classic" and shape == (1, 1, 32, 32)
     x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
     np.testing.assert_array_equal(model.eval()(x).numpy(), trained.eval()(x).numpy())
+
+
+def test_fit_with_an_out_dir_needs_safetensors_before_the_first_epoch(tmp_path, monkeypatch):
+    """Issue 10: the missing package used to surface only when the first epoch's checkpoint was written."""
+    import sys
+
+    from cnnkit._optional import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    model = cnnkit.nn.Linear(3, 2)
+    steps = []
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt.step = lambda *a, **k: steps.append(1)
+    with pytest.raises(MissingDependency, match=r'fit\(out_dir=...\) \(its checkpoints\) needs the optional package'):
+        fit(model, opt, F.cross_entropy, (np.ones((4, 3), np.float32), np.zeros(4, np.int64)), epochs=1,
+            batch_size=2, seed=0, out_dir=tmp_path, progress=False, log=_quiet)
+    assert steps == []  # not a single training step

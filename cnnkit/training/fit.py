@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .. import checkpoint
+from .._optional import require
 from .._validate import check_int
 from ..io.atomic import atomic_write
 from .loop import Meter, StopFlag, evaluate, num_batches, train_epoch
@@ -69,7 +70,8 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     batch_size = check_int(batch_size, "batch_size", "fit", minimum=1)
     evals = evals or {}
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
+    if out is not None:  # checkpoints are written after every epoch: fail now, not after the first one
+        require("safetensors.numpy", extra="weights", purpose="fit(out_dir=...) (its checkpoints)")
         out.mkdir(parents=True, exist_ok=True)
     inputs, targets = train
     total = num_batches(len(inputs), batch_size)
