@@ -26,11 +26,21 @@ each in-place op (``zero_``, ``copy_``, ``t[i] = v``, optimizer steps,
 tensor whose memory the op kept for backward (an input it saved, or its own
 result); backward raises ``RuntimeError`` if one of them was modified in place
 since (PyTorch's rule and message). A result that is a view of an input (reshape,
-permute, indexing) shares that input's version, as in PyTorch. NumPy arrays
-passed to an op are not tracked: an op that saves one for backward (e.g. the
-input of ``conv2d`` or ``linear`` when only the weight needs a gradient, the
-operand of ``t * array``) keeps a reference to it until backward, so do not
-modify such an array in place before calling backward.
+permute, indexing) shares that input's version, as in PyTorch.
+
+NumPy arrays passed to an op are not tracked (writes to a NumPy array cannot be
+seen). These ops keep a reference to an array argument until backward, so such an
+array must not be modified in place before backward runs (pass a copy if you must):
+
+* ``conv1d/2d/3d``, ``conv_transpose1d/2d/3d`` and ``linear``: the input and the weight;
+* ``batch_norm`` in eval mode: the input and the weight; ``layer_norm``: the weight;
+* ``binary_cross_entropy_with_logits``: the input, the target, ``weight`` and ``pos_weight``;
+* ``embedding``: the indices; indexing ``t[index_array]`` and ``where``: the index / the condition;
+* tensor arithmetic with an array operand: ``*``, ``/``, ``**`` and ``@`` keep both operands,
+  ``log`` and ``abs`` their input.
+
+Every other op keeps only arrays it made itself (masks, argmax positions, its own
+result); the running statistics of batch norm are copied, as cnnkit updates them in place.
 """
 from __future__ import annotations
 
