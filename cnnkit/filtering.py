@@ -15,15 +15,19 @@ mirrored to ``(kh - 1 - a_y, kw - 1 - a_x)``, which is exactly
 ``a b c d``; the same rule, repeated periodically, also holds for borders wider
 than the image, exactly as scipy does):
 
-============  ====================  ==================  =======================  ===================
-border        extension             scipy.ndimage mode  OpenCV                   ``np.pad`` mode
-============  ====================  ==================  =======================  ===================
-zero          ``0 0 | a b c d | 0`` ``constant``, 0     ``BORDER_CONSTANT``, 0   ``constant``
-reflect       ``b a | a b c d | d`` ``reflect``         ``BORDER_REFLECT``       ``symmetric``
-reflect101    ``c b | a b c d | c`` ``mirror``          ``BORDER_REFLECT_101``   ``reflect``
-replicate     ``a a | a b c d | d`` ``nearest``         ``BORDER_REPLICATE``     ``edge``
-wrap          ``c d | a b c d | a`` ``wrap``            ``BORDER_WRAP``          ``wrap``
-============  ====================  ==================  =======================  ===================
+============  ====================  ==================  =======================  ==============  =======================
+border        extension             scipy.ndimage mode  OpenCV                   ``np.pad`` mode  :func:`window.pad` mode
+============  ====================  ==================  =======================  ==============  =======================
+zero          ``0 0 | a b c d | 0`` ``constant``, 0     ``BORDER_CONSTANT``, 0   ``constant``    ``constant``
+reflect       ``b a | a b c d | d`` ``reflect``         ``BORDER_REFLECT``       ``symmetric``   ``symmetric``
+reflect101    ``c b | a b c d | c`` ``mirror``          ``BORDER_REFLECT_101``   ``reflect``     ``reflect`` (PyTorch's)
+replicate     ``a a | a b c d | d`` ``nearest``         ``BORDER_REPLICATE``     ``edge``        ``replicate``
+wrap          ``c d | a b c d | a`` ``wrap``            ``BORDER_WRAP``          ``wrap``        ``circular``
+============  ====================  ==================  =======================  ==============  =======================
+
+The filter names are scipy's and OpenCV's (so ``"reflect"`` here is *not*
+PyTorch's reflect, which is ``"reflect101"``); every border is one mode of
+:func:`cnnkit._core.window.pad`, cnnkit's one padding function (:data:`PAD_MODES`).
 
 (One exception: ``scipy.ndimage.correlate``/``convolve`` in ``"reflect"`` mode stop
 being periodic once a border is 4 or more times the image side, e.g. a 16-tall
@@ -49,10 +53,12 @@ from typing import Literal
 
 import numpy as np
 
+from ._core.window import pad, pad_index
+from ._validate import check_int
 from .kernels import as_kernel, separate
 
 __all__ = [
-    "BORDERS", "SCIPY_MODES", "NUMPY_PAD_MODES", "OPENCV_BORDERS", "filter2d", "border_indices", "pad_image",
+    "BORDERS", "SCIPY_MODES", "NUMPY_PAD_MODES", "OPENCV_BORDERS", "PAD_MODES", "filter2d", "border_indices", "pad_image",
     "clip", "normalize", "display_rule", "to_display",
 ]
 
@@ -63,6 +69,9 @@ SCIPY_MODES = {"zero": "constant", "reflect": "reflect", "reflect101": "mirror",
 #: border -> ``np.pad`` ``mode``.
 NUMPY_PAD_MODES = {"zero": "constant", "reflect": "symmetric", "reflect101": "reflect", "replicate": "edge",
                    "wrap": "wrap"}
+#: border -> mode of :func:`cnnkit._core.window.pad` (the one padding function).
+PAD_MODES = {"zero": "constant", "reflect": "symmetric", "reflect101": "reflect", "replicate": "replicate",
+             "wrap": "circular"}
 #: border -> name of the OpenCV border constant.
 OPENCV_BORDERS = {"zero": "BORDER_CONSTANT", "reflect": "BORDER_REFLECT", "reflect101": "BORDER_REFLECT_101",
                   "replicate": "BORDER_REPLICATE", "wrap": "BORDER_WRAP"}
@@ -79,24 +88,9 @@ def border_indices(index: np.ndarray, size: int, border: str) -> np.ndarray:
     the source index that ``border`` reads there; ``-1`` means "zero" (only for
     ``border="zero"``). Periodic, so any distance from the edge works:
     ``reflect`` has period ``2 size``, ``reflect101`` period ``2 (size - 1)``
-    (a single pixel is repeated), ``wrap`` period ``size``."""
-    i = np.asarray(index, dtype=np.int64)
-    if border == "zero":
-        return np.where((i >= 0) & (i < size), i, -1)
-    if border == "replicate":
-        return np.clip(i, 0, size - 1)
-    if border == "wrap":
-        return i % size
-    if border == "reflect":
-        i = i % (2 * size)
-        return np.where(i >= size, 2 * size - 1 - i, i)
-    if border == "reflect101":
-        if size == 1:
-            return np.zeros_like(i)
-        period = 2 * (size - 1)
-        i = i % period
-        return np.where(i >= size, period - i, i)
-    raise ValueError(f"border must be one of {', '.join(map(repr, BORDERS))}, got {border!r}")
+    (a single pixel is repeated), ``wrap`` period ``size``. It is
+    :func:`cnnkit._core.window.pad_index` of the border's :data:`PAD_MODES` mode."""
+    return pad_index(index, size, PAD_MODES[_check_border(border)])
 
 
 def _check_border(border) -> str:
@@ -108,17 +102,12 @@ def _check_border(border) -> str:
 def pad_image(image: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], border: str = "reflect") -> np.ndarray:
     """Extend the two leading (spatial) axes of ``image`` ``(H, W, ...)`` by
     ``pads = ((top, bottom), (left, right))`` with ``border``; equal to
-    ``np.pad(image, pads, mode=NUMPY_PAD_MODES[border])``."""
+    ``np.pad(image, pads, mode=NUMPY_PAD_MODES[border])`` (it is :func:`cnnkit._core.window.pad`)."""
     border = _check_border(border)
     image = np.asarray(image)
-    (top, bottom), (left, right) = pads
-    rows = border_indices(np.arange(-top, image.shape[0] + bottom), image.shape[0], border)
-    cols = border_indices(np.arange(-left, image.shape[1] + right), image.shape[1], border)
-    out = image[np.maximum(rows, 0)][:, np.maximum(cols, 0)]
-    if border == "zero":
-        out[rows < 0] = 0
-        out[:, cols < 0] = 0
-    return out
+    if image.ndim < 2:
+        raise ValueError(f"pad_image: image must have shape (H, W, ...), got {image.shape}")
+    return pad(image, tuple(pads) + ((0, 0),) * (image.ndim - 2), PAD_MODES[border])
 
 
 # ------------------------------------------------------------------- checks
@@ -186,33 +175,18 @@ def _accumulate(out: np.ndarray, tmp: np.ndarray, taps, source_slice) -> None:
 
 
 def _fill_band(buf: np.ndarray, image: np.ndarray, r0: int, plan: _Plan, border: str) -> None:
-    """Copy image rows ``r0 - top .. r0 + rows - top`` (with border rows) into
-    ``buf[:, left:left + W]`` (cast to the compute dtype), then its border columns."""
-    H, W = image.shape[:2]
+    """Copy image rows ``r0 - top .. r0 + rows - top`` with the border's rule
+    (:func:`border_indices`) and pad their columns (:func:`cnnkit._core.window.pad`)
+    into ``buf`` (cast to the compute dtype)."""
+    H = image.shape[0]
     n = buf.shape[0]
     rows = border_indices(np.arange(r0 - plan.top, r0 - plan.top + n), H, border)
-    centre = buf[:, plan.left:plan.left + W]
-    valid = rows >= 0
-    lo = int(np.argmax(valid)) if valid.any() else n
-    hi = n - int(np.argmax(valid[::-1])) if valid.any() else n
-    if border == "zero":
-        buf[:lo] = 0
-        buf[hi:] = 0
-    if lo < hi:
-        src = rows[lo:hi]
-        if src[-1] - src[0] == hi - lo - 1 and np.all(np.diff(src) == 1):
-            centre[lo:hi] = image[src[0]:src[-1] + 1]
-        else:
-            centre[lo:hi] = image[src]
-    if plan.left or plan.right:
-        if border == "zero":
-            buf[:, :plan.left] = 0
-            buf[:, plan.left + W:] = 0
-        else:
-            left = border_indices(np.arange(-plan.left, 0), W, border)
-            right = border_indices(np.arange(W, W + plan.right), W, border)
-            buf[:, :plan.left] = centre[:, left]
-            buf[:, plan.left + W:] = centre[:, right]
+    if rows[0] >= 0 and rows[-1] - rows[0] == n - 1 and np.all(np.diff(rows) == 1):
+        band = image[rows[0]:rows[-1] + 1]  # the usual case: consecutive rows, a view
+    else:
+        band = image[np.maximum(rows, 0)]
+        band[rows < 0] = 0  # "zero" border rows
+    np.copyto(buf, pad(band, ((plan.left, plan.right), (0, 0)), PAD_MODES[border]), casting="unsafe")
 
 
 def _run_bands(image: np.ndarray, out: np.ndarray, plan: _Plan, border: str, band: int, start: int,
@@ -309,8 +283,7 @@ def filter2d(image, kernel, border: Border = "zero", mode: str = "correlate",
     band = max(1, min(H, BAND_ELEMENTS // max(1, W * C)))
     if workers is None:
         workers = min(os.cpu_count() or 1, 4)
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    workers = check_int(workers, "workers", "filter2d", minimum=1)
     n_bands = -(-H // band)
     workers = min(int(workers), n_bands)
     if workers == 1:

@@ -6,8 +6,13 @@ Every matrix here is written for **correlation** (``mode="correlate"`` of
 with the anchor ``a = k // 2``. So ``sobel_x`` is OpenCV's ``[[-1, 0, 1], ...]``
 and responds positively where intensity grows to the right; textbooks that
 *convolve* write the mirrored matrix ``[[1, 0, -1], ...]``. The six kernels of
-the seed's table are symmetric up to sign under a 180-degree turn, so the
+the study text's table are symmetric up to sign under a 180-degree turn, so the
 distinction does not matter for them.
+
+"The study text" (in code: ``seed``) is the Chinese-language tutorial on CNN
+layers that cnnkit follows; its table of classic kernels (卷积作用 / 卷积核,
+"what the kernel does" / "kernel") is :data:`SEED_KERNELS`, with its Chinese
+labels in ``KernelInfo.seed_label`` and their English in :data:`SEED_LABELS_EN`.
 
 >>> get_kernel("sharpen")
 array([[ 0., -1.,  0.],
@@ -25,8 +30,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._validate import check_number
+
 __all__ = [
-    "KernelInfo", "KERNELS", "SEED_KERNELS", "get_kernel", "kernel_names", "describe",
+    "KernelInfo", "KERNELS", "SEED_KERNELS", "SEED_LABELS_EN", "seed_label_text", "get_kernel", "kernel_names", "describe",
     "gaussian", "gaussian_1d", "box", "separate", "format_kernel", "as_kernel",
 ]
 
@@ -34,7 +41,8 @@ __all__ = [
 class KernelInfo(NamedTuple):
     """One registry entry, a ``(matrix, description, seed_label)`` tuple: the
     matrix (read-only float64 ``(kh, kw)``), a one-line description, and the
-    label the seed's table gives it (``None`` when the kernel is not in that table)."""
+    (Chinese) label the study text's table gives it (``None`` when the kernel is
+    not in that table; English in :data:`SEED_LABELS_EN`)."""
 
     matrix: np.ndarray
     description: str
@@ -57,27 +65,40 @@ _OPENCV_SMALL_GAUSSIANS = {
     9: [v / 256 for v in (4, 13, 30, 51, 60, 51, 30, 13, 4)],
 }
 
+#: The largest side the kernel factories build (:func:`gaussian`, :func:`box`, ``gaussian:SIZE``):
+#: a 1025 x 1025 float64 kernel is 8 MB, and filtering with it costs a million
+#: multiply-adds per pixel; ``gaussian:30001`` would need 7 GB before filtering anything.
+MAX_KERNEL_SIZE = 1025
+
+
+def _check_size(family: str, size, odd: bool) -> int:
+    what = "an odd positive int" if odd else "a positive int"
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(f"{family}: size must be {what}, got {size!r}")
+    if size < 1 or (odd and size % 2 == 0):
+        raise ValueError(f"{family}: size must be {what}" + (" (the kernel needs a centre)" if odd else "")
+                         + f", got {size}")
+    if size > MAX_KERNEL_SIZE:
+        raise ValueError(f"{family}: size {size} is too large: at most {MAX_KERNEL_SIZE} (a {size}x{size} kernel "
+                         f"would take {size * size * 8 / 1e9:.1f} GB)")
+    return int(size)
+
+
 def gaussian_1d(size: int, sigma: float | None = None) -> np.ndarray:
     """Normalised 1-D Gaussian of odd ``size`` (float64, sums to 1).
 
     ``g[i] = exp(-(i - size//2)^2 / (2 sigma^2)) / Z``. When ``sigma`` is
     ``None`` it follows OpenCV's ``getGaussianKernel`` exactly: sizes 1 to 9
     use OpenCV's fixed tables (``[1, 2, 1] / 4``, ``[1, 4, 6, 4, 1] / 16``, ...;
-    so ``gaussian(3)`` is the seed's ``gaussian_blur``), larger sizes
+    so ``gaussian(3)`` is the study text's ``gaussian_blur``), larger sizes
     ``sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8``.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"gaussian: size must be an odd positive int, got {size!r}")
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"gaussian: size must be an odd positive int (the kernel needs a centre), got {size}")
+    size = _check_size("gaussian", size, odd=True)
     if sigma is None:
         if size in _OPENCV_SMALL_GAUSSIANS:
             return np.array(_OPENCV_SMALL_GAUSSIANS[size], dtype=np.float64)
         sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-        raise TypeError(f"gaussian: sigma must be a positive number, got {sigma!r}")
-    if not (math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"gaussian: sigma must be a positive finite number, got {sigma!r}")
+    sigma = check_number(sigma, "sigma", "gaussian", positive=True)
     x = np.arange(size, dtype=np.float64) - size // 2
     g = np.exp(-(x * x) / (2.0 * float(sigma) ** 2))
     return g / g.sum()
@@ -93,15 +114,12 @@ def gaussian(size: int, sigma: float | None = None) -> np.ndarray:
 def box(size: int) -> np.ndarray:
     """Box (mean) filter ``ones((size, size)) / size**2``. Even sizes are allowed
     (anchored at ``size // 2``, as scipy and OpenCV do)."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-        raise TypeError(f"box: size must be a positive int, got {size!r}")
-    if size < 1:
-        raise ValueError(f"box: size must be a positive int, got {size}")
+    size = _check_size("box", size, odd=False)
     return np.full((size, size), 1.0 / (size * size))
 
 
 # --------------------------------------------------------------------- registry
-#: name -> KernelInfo. The first six are the seed's table, in its order.
+#: name -> KernelInfo. The first six are the study text's table, in its order.
 KERNELS: dict[str, KernelInfo] = {
     "identity": KernelInfo(_m([[0, 0, 0], [0, 1, 0], [0, 0, 0]]),
                            "returns the image unchanged", "输出原图"),
@@ -128,14 +146,33 @@ KERNELS: dict[str, KernelInfo] = {
                             "4-neighbour Laplacian (second derivative); = cv2.Laplacian(ksize=1)"),
 }
 
-#: The six kernels of the seed's table, in its order.
+#: The six kernels of the study text's table, in its order.
 SEED_KERNELS: tuple[str, ...] = ("identity", "edge_cross", "edge_laplacian", "sharpen", "box_blur", "gaussian_blur")
+
+#: The study text's (Chinese) labels in English.
+SEED_LABELS_EN: dict[str, str] = {
+    "输出原图": "output the original image",
+    "边缘检测（突出边缘差异）": "edge detection (brings out differences across edges)",
+    "边缘检测（突出中间值）": "edge detection (brings out the centre value)",
+    "图像锐化": "image sharpening",
+    "方块模糊": "box blur",
+    "高斯模糊": "Gaussian blur",
+}
+
+
+def seed_label_text(name: str) -> str:
+    """``'图像锐化 "image sharpening"'`` for a kernel of the study text's table, ``''`` otherwise."""
+    info = KERNELS.get(name)
+    if info is None or not info.seed_label:
+        return ""
+    return f'{info.seed_label} "{SEED_LABELS_EN[info.seed_label]}"'
+
 
 _PARAMETRIC = {
     "gaussian": "gaussian:SIZE[:SIGMA]  normalised SIZE x SIZE Gaussian (odd SIZE; SIGMA defaults as in OpenCV)",
     "box": "box:SIZE  SIZE x SIZE box (mean) filter",
 }
-_PARAM_RE = re.compile(r"^(gaussian|box):(\d+)(?::([0-9.eE+-]+))?$")
+_PARAM_RE = re.compile(r"^(gaussian|box):(\d{1,9})(?::([0-9.eE+-]+))?$")
 
 
 def kernel_names() -> list[str]:
@@ -245,7 +282,7 @@ def separate(kernel, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
     * if ``K`` divided by its smallest non-zero ``|entry|`` ``m`` is integer-valued,
       ``column`` is a primitive integer vector (gcd 1) and ``row`` carries the
       rest (integers times ``m``): Sobel-x gives ``[1, 2, 1]`` and ``[-1, 0, 1]``
-      (the seed's ``[1, 0, -1]`` is the convolution form, the same up to sign),
+      (the study text's ``[1, 0, -1]`` is the convolution form, the same up to sign),
       the 3x3 Gaussian gives ``[1, 2, 1]`` and ``[1, 2, 1] / 16``, the box ``[1, 1, 1]``
       and ``[1, 1, 1] / 9``;
     * otherwise the factors are balanced, ``sqrt(S[0]) U[:, 0]`` and

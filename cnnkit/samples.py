@@ -1,7 +1,7 @@
 """Real sample images for examples, tests and the CLI (``sample:NAME``).
 
-They come from scikit-image's bundled data (``skimage.data``; an optional
-dependency, nothing is downloaded), so ``scikit-image`` must be installed.
+They come from scikit-image's bundled data (``skimage.data``; nothing is
+downloaded), the optional ``samples`` extra: ``pip install -e ".[samples]"``.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Optional
 
 import numpy as np
 
+from ._optional import require
 from .io.image import read_image, to_mode
 
 __all__ = ["SAMPLES", "sample_image", "load_image", "SAMPLE_PREFIX"]
@@ -42,16 +43,12 @@ SAMPLE_PREFIX = "sample:"
 def sample_image(name: str, mode: Optional[str] = None) -> np.ndarray:
     """A scikit-image sample as a uint8 ``(H, W)`` or ``(H, W, 3)`` array
     (``mode`` as in :func:`cnnkit.io.read_image`). ``ValueError`` for unknown
-    names (listing the known ones), ``ImportError`` when scikit-image is missing."""
+    names (listing the known ones), :class:`~cnnkit._optional.MissingDependency` (an
+    ``ImportError``) when scikit-image is missing."""
     if name not in SAMPLES:
         raise ValueError(f"unknown sample image {name!r}; known samples: {', '.join(SAMPLES)}")
-    try:
-        import skimage.data
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            f"sample image {name!r} comes from scikit-image, which is not installed: pip install scikit-image"
-        ) from exc
-    image = np.ascontiguousarray(getattr(skimage.data, name)())
+    skdata = require("skimage.data", extra="samples", purpose=f"the sample image {SAMPLE_PREFIX}{name}")
+    image = np.ascontiguousarray(getattr(skdata, name)())
     if image.dtype != np.uint8:
         raise ValueError(f"sample {name!r} has dtype {image.dtype}, expected uint8")  # pragma: no cover
     return to_mode(image, mode)

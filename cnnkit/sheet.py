@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ._optional import require
 from .filtering import display_rule, filter2d, to_display
 from .kernels import SEED_KERNELS, _fraction_scale, as_kernel, get_kernel
 
@@ -56,7 +57,7 @@ def kernel_panels(image: np.ndarray, names: Sequence[str] = SEED_KERNELS, border
 
 # ----------------------------------------------------------------- drawing
 def _font(size: int):
-    from PIL import ImageFont
+    ImageFont = require("PIL.ImageFont", extra="image", purpose="the contact sheet")
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # pragma: no cover - Pillow < 10.1 has only the bitmap font
@@ -123,10 +124,8 @@ def render_sheet(panels: Sequence[SheetPanel], columns: int = 4, tile: int = 384
                  subtitle: str = ""):
     """Lay ``panels`` out on a grid (``columns`` wide, tiles scaled to at most
     ``tile`` pixels a side) with their captions; returns a ``PIL.Image`` (RGB)."""
-    try:
-        from PIL import Image, ImageDraw
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError("the contact sheet needs Pillow: pip install cnnkit[image]") from exc
+    Image = require("PIL.Image", extra="image", purpose="the contact sheet")
+    ImageDraw = require("PIL.ImageDraw", extra="image", purpose="the contact sheet")
     if not panels:
         raise ValueError("render_sheet needs at least one panel")
     if columns < 1 or tile < 16:

@@ -28,3 +28,17 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"dataset directory {path} not found: set CNNKIT_DATA to the folder holding mnist/ and mr/")
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A test that reaches an optional package that is not installed (cnnkit raises
+    ``MissingDependency`` with the install line) is skipped with that line, so the
+    suite also runs in a NumPy-only environment. With the test extras installed,
+    nothing is skipped this way."""
+    from cnnkit._optional import MissingDependency
+
+    outcome = yield
+    exc = outcome.excinfo
+    if exc is not None and isinstance(exc[1], MissingDependency):
+        outcome.force_exception(pytest.skip.Exception(f"optional package missing: {exc[1]}", _use_item_location=True))

@@ -123,11 +123,13 @@ def test_modules():
     (lambda x: F.maxout(x, 4), ValueError, r"number of channels 6 .* not divisible by pieces=4"),
     (lambda x: F.maxout(x, 0), ValueError, "pieces must be a positive int"),
     (lambda x: F.maxout(x, 2.0), TypeError, "pieces must be a positive int"),
-    (lambda x: F.maxout(x, 2, dim=3), ValueError, "dim=3 is out of range"),
+    (lambda x: F.maxout(x, 2, dim=3), IndexError, r"maxout: Dimension out of range \(expected to be in range of \[-3, 2\], but got 3\)"),
     (lambda x: nn.Maxout(-1), ValueError, "pieces must be a positive int"),
-    (lambda x: F.softmax(x, dim=5), ValueError, "dim=5 is out of range"),
+    (lambda x: F.softmax(x, dim=5), IndexError, r"Dimension out of range .* but got 5"),
     (lambda x: F.log_softmax(x, dim=1.5), TypeError, "dim must be an int"),
-    (lambda x: F.leaky_relu(x, "0.1"), TypeError, "negative_slope must be a number"),
+    (lambda x: F.leaky_relu(x, "0.1"), TypeError, "negative_slope must be a finite number"),
+    (lambda x: F.leaky_relu(x, float("nan")), ValueError, "negative_slope must be a finite number, got nan"),
+    (lambda x: F.softmax(x, 1, dtype=np.int32), TypeError, "dtype must be a floating dtype"),
     (lambda x: F.relu(x.astype(np.int32)), TypeError, "input must have a floating dtype"),
 ])
 def test_bad_arguments(call, exc, match):

@@ -28,10 +28,10 @@ import pytest
 
 import cnnkit.functional as F
 from cnnkit._core import conv as core
-from tests.helpers import compare_with_torch, torch
+from tests.helpers import available, compare_with_torch, torch
 
-TF = torch.nn.functional if torch is not None else None
-pytestmark = pytest.mark.skipif(torch is None, reason="PyTorch is required")
+TF = torch.nn.functional
+pytestmark = pytest.mark.skipif(not available(torch), reason="torch is not installed (the oracle of every test here)")
 
 DTYPES = (np.float32, np.float64)
 # name -> (groups, out_channels) as functions of the input channels C

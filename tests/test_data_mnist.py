@@ -85,9 +85,19 @@ def test_raw_files_and_env_lookup(data_dir, isolated, monkeypatch):
 
 def test_lookup_order(isolated, monkeypatch):
     monkeypatch.setenv("CNNKIT_DATA", str(isolated / "env"))
-    dirs = mnist.candidate_dirs(isolated / "arg")
-    assert dirs == [isolated / "arg", isolated / "arg" / "mnist", isolated / "env" / "mnist",
-                    isolated / "cache" / "cnnkit" / "mnist"]
+    assert mnist.candidate_dirs() == [isolated / "env" / "mnist", isolated / "cache" / "cnnkit" / "mnist"]
+    # an explicit data_dir is the only place searched: no silent fall-back to $CNNKIT_DATA (issue 10)
+    assert mnist.candidate_dirs(isolated / "arg") == [isolated / "arg", isolated / "arg" / "mnist"]
+
+
+def test_explicit_data_dir_without_mnist_is_an_error(data_dir, isolated, monkeypatch):
+    monkeypatch.setenv("CNNKIT_DATA", str(data_dir))  # a folder that does hold MNIST
+    (isolated / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"(?s)not in the data_dir .*empty.* only it was searched") as err:
+        load_mnist("test", data_dir=isolated / "empty")
+    assert str(data_dir) not in str(err.value)
+    assert _files_in(isolated / "cache") == []  # and nothing was downloaded
+    assert load_mnist("test")[0].shape == (10000, 28, 28)  # without data_dir, $CNNKIT_DATA is used
 
 
 # ------------------------------------------------------------------ corrupt files
@@ -176,7 +186,9 @@ def test_offline_message(isolated):
         assert str(d) in msg
     for name in ALL_NAMES:
         assert name in msg
-    assert "download=False" in msg
+    assert "not in the data_dir" in msg
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_mnist("train", download=False)
 
 
 def test_download_unreachable_mirror(isolated):

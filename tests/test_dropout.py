@@ -81,11 +81,13 @@ def test_channel_dropout_drops_whole_maps():
 
 
 @pytest.mark.parametrize("call, exc, match", [
-    (lambda x: F.dropout(x, 1.5), ValueError, r"p has to be between 0 and 1, but got p=1.5"),
-    (lambda x: F.dropout(x, -0.1), ValueError, r"p has to be between 0 and 1, but got p=-0.1"),
-    (lambda x: F.dropout(x, "0.5"), TypeError, "p must be a number"),
+    (lambda x: F.dropout(x, 1.5), ValueError, r"p \(the dropout probability\) must be a finite number in \[0, 1\], got 1.5"),
+    (lambda x: F.dropout(x, -0.1), ValueError, r"must be a finite number in \[0, 1\], got -0.1"),
+    (lambda x: F.dropout(x, float("nan")), ValueError, r"must be a finite number in \[0, 1\], got nan"),
+    (lambda x: F.dropout(x, "0.5"), TypeError, r"dropout: p \(the dropout probability\) must be a finite number"),
     (lambda x: F.dropout(x, 0.5, training="yes"), TypeError, "training must be a bool"),
-    (lambda x: nn.Dropout(2), ValueError, "Dropout: dropout probability p has to be between 0 and 1"),
+    (lambda x: F.dropout(x, 0.5, generator=3), TypeError, "dropout: generator must be a numpy.random.Generator or None, got 3"),
+    (lambda x: nn.Dropout(2), ValueError, r"Dropout: p \(the dropout probability\) must be a finite number in \[0, 1\]"),
     (lambda x: F.dropout2d(x[0, 0], 0.5), ValueError, "dropout2d: input must have 4 dimensions"),
 ])
 def test_bad_arguments(call, exc, match):

@@ -3,6 +3,7 @@ OpenCV's filter2D, on real sample images, for every kernel, every border, both
 modes, odd and even kernel sizes, integer and float inputs."""
 from __future__ import annotations
 
+import functools
 import tracemalloc
 
 import numpy as np
@@ -13,16 +14,22 @@ from cnnkit.filtering import (BORDERS, NUMPY_PAD_MODES, SCIPY_MODES, border_indi
                               filter2d, normalize, pad_image, to_display)
 from cnnkit.kernels import KERNELS, get_kernel
 
-cv2 = pytest.importorskip("cv2")
-ndi = pytest.importorskip("scipy.ndimage")
-skdata = pytest.importorskip("skimage.data")
+from helpers import optional
+
+cv2 = optional("cv2")
+ndi = optional("scipy.ndimage")
+skdata = optional("skimage.data")
 
 CV_BORDERS = {"zero": cv2.BORDER_CONSTANT, "reflect": cv2.BORDER_REFLECT, "reflect101": cv2.BORDER_REFLECT_101,
               "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
 
 
+IMAGE_NAMES = ["camera-uint8", "astronaut-uint8-rgb", "coins-float32", "camera-float64", "astronaut-float32-rgb"]
+
+
+@functools.lru_cache(maxsize=None)
 def _images():
-    """Crops of real sample images (odd sizes), as uint8 / float32 / float64."""
+    """Crops of real sample images (odd sizes), as uint8 / float32 / float64 (loaded when a test needs them)."""
     camera, astronaut, coins = skdata.camera(), skdata.astronaut(), skdata.coins()
     return {
         "camera-uint8": camera[180:241, 200:283],
@@ -32,8 +39,6 @@ def _images():
         "astronaut-float32-rgb": astronaut[200:237, 250:291].astype(np.float32),
     }
 
-
-IMAGES = _images()
 
 
 def _kernels():
@@ -88,9 +93,9 @@ def opencv_filter(image, kernel, border, mode):
 
 
 @pytest.mark.parametrize("border", BORDERS)
-@pytest.mark.parametrize("image_name", list(IMAGES))
+@pytest.mark.parametrize("image_name", IMAGE_NAMES)
 def test_filter2d_matches_scipy_and_opencv(image_name, border):
-    image = IMAGES[image_name]
+    image = _images()[image_name]
     for kname, kernel in KERNEL_SET.items():
         for mode in ("correlate", "convolve"):
             config = f"image={image_name} kernel={kname} {kernel.shape} border={border} mode={mode}"

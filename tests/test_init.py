@@ -5,12 +5,13 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
 import cnnkit
 from cnnkit import nn
 from cnnkit.nn import init
-from helpers import torch
+from helpers import optional, torch
+
+stats = optional("scipy.stats")
 
 tnn = torch.nn
 

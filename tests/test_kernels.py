@@ -9,9 +9,11 @@ from cnnkit.filtering import filter2d
 from cnnkit.kernels import (KERNELS, SEED_KERNELS, as_kernel, box, describe, format_kernel, gaussian,
                             gaussian_1d, get_kernel, kernel_names, separate)
 
-cv2 = pytest.importorskip("cv2")
-ndi = pytest.importorskip("scipy.ndimage")
-skdata = pytest.importorskip("skimage.data")
+from helpers import optional
+
+cv2 = optional("cv2")
+ndi = optional("scipy.ndimage")
+skdata = optional("skimage.data")
 
 # The seed's table (卷积作用 / 卷积核), transcribed from the spec, in its order.
 SEED_TABLE = [
@@ -84,8 +86,21 @@ def test_gaussian_size_type(bad):
 
 @pytest.mark.parametrize("sigma", [0, -1.0, float("nan"), float("inf")])
 def test_gaussian_sigma_positive(sigma):
-    with pytest.raises(ValueError, match="gaussian: sigma must be a positive finite number"):
+    with pytest.raises(ValueError, match="gaussian: sigma must be a finite positive number"):
         gaussian(5, sigma)
+
+
+def test_kernel_factories_refuse_absurd_sizes():
+    """Issue 10: gaussian:30001 used to allocate a 7 GB kernel before anything else."""
+    from cnnkit.kernels import MAX_KERNEL_SIZE
+
+    assert gaussian(MAX_KERNEL_SIZE).shape == (MAX_KERNEL_SIZE, MAX_KERNEL_SIZE)
+    for call, match in [(lambda: get_kernel("gaussian:30001"), r"gaussian: size 30001 is too large: at most 1025"),
+                        (lambda: get_kernel("box:40000"), r"box: size 40000 is too large: at most 1025 .*12.8 GB"),
+                        (lambda: box(MAX_KERNEL_SIZE + 1), "box: size 1026 is too large"),
+                        (lambda: get_kernel("gaussian:" + "9" * 12), "unknown kernel")]:
+        with pytest.raises(ValueError, match=match):
+            call()
 
 
 def test_box_and_parametric_names():

@@ -109,8 +109,17 @@ def test_scheduler_errors():
         ck_sched.CosineAnnealingLR(opt, T_max=0)
     with pytest.raises(ValueError, match=r"start_factor must be in \(0, 1\], got 0"):
         ck_sched.LinearLR(opt, start_factor=0)
-    with pytest.raises(ValueError, match=r"factor must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"factor must be a finite number in \[0, 1\], got 2.0"):
         ck_sched.ConstantLR(opt, factor=2.0)
+    # issue 10: type errors at construction, naming the argument, not at step()
+    with pytest.raises(TypeError, match="StepLR: gamma must be a finite number, got 'x'"):
+        ck_sched.StepLR(opt, 1, gamma="x")
+    with pytest.raises(TypeError, match="ExponentialLR: gamma must be a finite number, got 'x'"):
+        ck_sched.ExponentialLR(opt, gamma="x")
+    with pytest.raises(TypeError, match="MultiStepLR: milestones must be an int, got 'a'"):
+        ck_sched.MultiStepLR(opt, ["a"])
+    with pytest.raises(TypeError, match="StepLR: step_size must be a positive int, got 1.5"):
+        ck_sched.StepLR(opt, step_size=1.5)
     with pytest.raises(ValueError, match="expected 2 lr_lambdas, got 1"):
         ck_sched.LambdaLR(opt, [lambda e: 1.0])
     with pytest.raises(ValueError, match="len\\(milestones\\) = len\\(schedulers\\) - 1"):

@@ -6,7 +6,7 @@ import pytest
 
 import cnnkit
 from cnnkit import nn
-from helpers import torch
+from helpers import available, torch
 
 tnn = torch.nn
 
@@ -136,6 +136,23 @@ def test_load_state_dict_missing_unexpected_and_shape_errors():
         model.load_state_dict([1, 2])
 
 
+def test_load_state_dict_is_atomic_when_a_later_value_is_bad():
+    """Issue 10: a value that cannot be converted (after valid ones) used to fail
+    half-way through, with the earlier parameters already overwritten."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    state = {k: v + 1 for k, v in before.items()}
+    state["1.bias"] = np.array(["a", "b"])
+    with pytest.raises(ValueError, match=r"value for 1\.bias cannot be converted to the parameter's dtype float32"):
+        model.load_state_dict(state)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    assert all(p._version == 0 for p in model.parameters())
+    state["1.bias"] = before["1.bias"] + 1
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model[0].weight.data, before["0.weight"] + 1)
+
+
 def test_load_state_dict_non_strict_reports_keys_like_torch():
     model, tmodel = nn.Sequential(nn.Linear(2, 2)), tnn.Sequential(tnn.Linear(2, 2))
     partial = {"0.weight": np.eye(2, dtype=np.float32), "extra": np.zeros(1, np.float32)}
@@ -180,15 +197,16 @@ def test_to_float_double(rng):
     assert model(x).dtype == np.float64
     model.float()
     assert all(p.dtype == np.float32 for p in model.parameters()) and model.running.dtype == np.float32
-    model.to(torch.float64)
-    assert model.features[0].weight.dtype == np.float64
     model.to("float32")
     assert model.features[0].weight.dtype == np.float32
     assert model.to("cpu") is model
     with pytest.raises(TypeError, match="floating dtype"):
         model.to(np.int32)
-    with pytest.raises(TypeError, match="floating dtype"):
-        model.to(torch.int64)
+    if available(torch):  # torch dtypes are accepted too
+        model.to(torch.float64)
+        assert model.features[0].weight.dtype == np.float64
+        with pytest.raises(TypeError, match="floating dtype"):
+            model.to(torch.int64)
 
 
 def test_sequential_indexing_slicing_len_iteration_append():

@@ -181,22 +181,29 @@ def test_loads_torch_optimizer_state_dict(name, kwargs):
 
 def test_constructor_errors():
     p = nn.Parameter(np.zeros(2, np.float32))
-    with pytest.raises(ValueError, match="SGD: lr must be a non-negative number, got -0.1"):
+    with pytest.raises(ValueError, match="SGD: lr must be a finite non-negative number, got -0.1"):
         optim.SGD([p], lr=-0.1)
-    with pytest.raises(ValueError, match="momentum must be a non-negative number, got -1"):
+    with pytest.raises(ValueError, match="momentum must be a finite non-negative number, got -1"):
         optim.SGD([p], momentum=-1)
-    with pytest.raises(ValueError, match="weight_decay must be a non-negative number"):
+    with pytest.raises(ValueError, match="weight_decay must be a finite non-negative number"):
         optim.SGD([p], weight_decay=-1e-3)
     with pytest.raises(ValueError, match="nesterov=True requires momentum > 0 and dampening = 0"):
         optim.SGD([p], nesterov=True)
-    with pytest.raises(ValueError, match="Adam: eps must be a non-negative number"):
+    with pytest.raises(ValueError, match="Adam: eps must be a finite non-negative number"):
         optim.Adam([p], eps=-1.0)
     with pytest.raises(ValueError, match=r"Adam: betas\[1\] must be in \[0, 1\), got 1.0"):
         optim.Adam([p], betas=(0.9, 1.0))
-    with pytest.raises(ValueError, match="AdamW: lr must be a non-negative number, got nan"):
+    with pytest.raises(ValueError, match="AdamW: lr must be a finite non-negative number, got nan"):
         optim.AdamW([p], lr=float("nan"))
-    with pytest.raises(ValueError, match="lr must be a non-negative number, got -1"):
+    with pytest.raises(ValueError, match="lr must be a finite non-negative number, got -1"):
         optim.SGD([{"params": [p], "lr": -1}], lr=0.1)  # per-group options are checked too
+    # issue 10: a wrong type is a TypeError naming the argument, at construction (not at step())
+    with pytest.raises(TypeError, match="SGD: momentum must be a finite non-negative number, got 'abc'"):
+        optim.SGD([p], lr=0.1, momentum="abc")
+    with pytest.raises(TypeError, match="SGD: dampening must be a finite number, got 'x'"):
+        optim.SGD([p], lr=0.1, momentum=0.9, dampening="x")
+    with pytest.raises(TypeError, match="Adam: amsgrad must be a bool, got 'yes'"):
+        optim.Adam([p], amsgrad="yes")
     with pytest.raises(ValueError, match="empty parameter list"):
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="got a single Parameter"):

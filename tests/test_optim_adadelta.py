@@ -73,10 +73,10 @@ def test_adadelta_state_dict_round_trip_resumes_identically(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(lr=-1.0), "lr must be a non-negative number, got -1.0"),
-    (dict(rho=1.5), r"rho must be in \[0, 1\], got 1.5"),
-    (dict(eps=-1e-6), "eps must be a non-negative number, got -1e-06"),
-    (dict(weight_decay=-0.1), "weight_decay must be a non-negative number, got -0.1"),
+    (dict(lr=-1.0), "lr must be a finite non-negative number, got -1.0"),
+    (dict(rho=1.5), r"rho must be a finite number in \[0, 1\], got 1.5"),
+    (dict(eps=-1e-6), "eps must be a finite non-negative number, got -1e-06"),
+    (dict(weight_decay=-0.1), "weight_decay must be a finite non-negative number, got -0.1"),
 ])
 def test_adadelta_rejects(kwargs, match):
     with pytest.raises(ValueError, match=match):

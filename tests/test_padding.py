@@ -49,6 +49,90 @@ def test_pad_constant_value_and_negative_pads_match_torch(rng):
     gradcheck(lambda t: F.pad(t, (-1, 2, 1, -2)), [rng.standard_normal((1, 2, 4, 5))], config="negative pads")
 
 
+# (shape, pad) with negative entries, accepted by torch in every non-constant mode
+NEGATIVE_PADS = [
+    ((2, 6), (-1, 2)),
+    ((2, 6), (3, -2)),
+    ((1, 2, 5, 6), (-2, 1, 2, -3)),
+    ((2, 5, 6), (-1, -1, -2, 1)),
+    ((1, 1, 4, 5, 6), (1, -2, -1, 2, 0, -1)),
+]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_negative_pads_crop_in_every_mode_as_torch(mode, rng):
+    """Issue 10: negative pads crop in the non-constant modes too (circular crops, then wraps)."""
+    for shape, pad in NEGATIVE_PADS:
+        x = rng.standard_normal(shape)
+        compare_with_torch(lambda t: F.pad(t, pad, mode=mode), lambda t: TF.pad(t, pad, mode=mode), [x],
+                           config=f"mode={mode} shape={shape} pad={pad}")
+    gradcheck(lambda t: F.pad(t, (-1, 2, 1, -1), mode=mode), [rng.standard_normal((1, 4, 5))],
+              config=f"negative pads, {mode}")
+
+
+def test_negative_pads_hand_computed():
+    row = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_array_equal(F.pad(row, (-1, 2), mode="reflect").numpy(), [[1, 2, 3, 4, 3, 2]])
+    np.testing.assert_array_equal(F.pad(row, (-1, 2), mode="replicate").numpy(), [[1, 2, 3, 4, 4, 4]])
+    np.testing.assert_array_equal(F.pad(row, (-1, 2), mode="circular").numpy(), [[1, 2, 3, 4, 1, 2]])
+    np.testing.assert_array_equal(F.pad(row, (3, -2), mode="reflect").numpy(), [[3, 2, 1, 0, 1, 2]])
+
+
+# ------------------------------------------------- the one padding function
+NP_PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
+                "symmetric": "symmetric"}
+
+
+@pytest.mark.parametrize("mode", list(NP_PAD_MODES))
+def test_window_pad_equals_np_pad_at_any_width(mode, rng):
+    """window.pad, for borders up to 3x wider than the axis (periodic, as np.pad), against np.pad."""
+    from cnnkit._core.window import pad
+
+    for n in (1, 2, 3, 5):
+        x = rng.standard_normal((2, n, 3))
+        for lo, hi in [(0, 1), (1, 0), (2, 2), (n, n + 1), (3 * n, 1), (0, 3 * n + 2)]:
+            if mode == "reflect" and n == 1:
+                continue  # np.pad refuses; cnnkit repeats the single pixel (tested below)
+            got = pad(x, [(lo, hi), (1, 2)], mode)
+            ref = np.pad(x, [(0, 0), (lo, hi), (1, 2)], mode=NP_PAD_MODES[mode])
+            np.testing.assert_array_equal(got, ref, err_msg=f"{mode} n={n} pads=({lo}, {hi})")
+    np.testing.assert_array_equal(pad(np.array([7.0]), [(2, 1)], "reflect"), [7, 7, 7, 7])
+
+
+@pytest.mark.parametrize("mode", list(NP_PAD_MODES))
+def test_window_pad_backward_is_the_adjoint(mode, rng):
+    """<pad(x), y> = <x, pad_backward(y)> for wide, negative and mixed pads."""
+    from cnnkit._core.window import pad, pad_backward
+
+    x = rng.standard_normal((2, 4, 5))
+    for pads in [((1, 2), (3, 0)), ((-1, 2), (1, -2)), ((9, 1), (0, 13)), ((0, 0), (-2, -1))]:
+        if mode == "circular" and any(max(lo, hi, 0) > n - max(-lo, 0) - max(-hi, 0)
+                                      for n, (lo, hi) in zip(x.shape[1:], pads)):
+            continue
+        y = rng.standard_normal(pad(x, pads, mode).shape)
+        lhs = np.vdot(pad(x, pads, mode), y)
+        rhs = np.vdot(x, pad_backward(y, x.shape, pads, mode))
+        np.testing.assert_allclose(lhs, rhs, rtol=1e-12, err_msg=f"{mode} {pads}")
+
+
+def test_window_pad_contract():
+    """Zero padding through the old call, x itself when nothing is padded, clear errors."""
+    from cnnkit._core.window import pad
+
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(pad(x, ((1, 0), (0, 1))), [[0, 0, 0, 0], [0, 1, 2, 0], [3, 4, 5, 0]])
+    assert pad(x, ((0, 0), (0, 0)), "reflect") is x
+    np.testing.assert_array_equal(pad(x, [(0, 1)], value=-np.inf)[:, -1], [-np.inf, -np.inf])
+    with pytest.raises(ValueError, match="pad mode must be one of"):
+        pad(x, [(1, 1)], "wrap")
+    with pytest.raises(TypeError, match=r"\(before, after\) int pairs"):
+        pad(x, [1, 1])
+    with pytest.raises(ValueError, match="negative size"):
+        pad(x, [(-2, -2)])
+    with pytest.raises(ValueError, match="empty"):
+        pad(np.zeros((2, 0)), [(1, 1)], "replicate")
+
+
 def test_pad_known_values_and_dtypes():
     row = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
     np.testing.assert_array_equal(F.pad(row, (2, 2), mode="reflect").numpy(), [[3, 2, 1, 2, 3, 2, 1]])
@@ -86,10 +170,14 @@ def test_pad_errors():
         F.pad(x, (1,) * 10)
     with pytest.raises(ValueError, match=r"reflect padding \(3, 3\) must be smaller than the size 3 of dimension 3"):
         F.pad(x, (3, 3), mode="reflect")
-    with pytest.raises(ValueError, match=r"circular padding \(4, 0\) must be at most the size 3"):
+    with pytest.raises(ValueError, match=r"circular padding \(4, 0\) of dimension 3 .* wraps around more than once"):
         F.pad(x, (4, 0), mode="circular")
-    with pytest.raises(ValueError, match="needs non-negative padding"):
-        F.pad(x, (-1, 0), mode="replicate")
+    with pytest.raises(ValueError, match=r"circular padding \(-2, 2\) .* \(size 3, 1 after cropping\) wraps around"):
+        F.pad(x, (-2, 2), mode="circular")
+    with pytest.raises(ValueError, match=r"would have size 0 \(replicate padding needs at least 1\)"):
+        F.pad(x, (-2, -1), mode="replicate")
+    with pytest.raises(ValueError, match="replicate padding of the empty dimension 1"):
+        F.pad(np.zeros((1, 0)), (1, 1), mode="replicate")
     with pytest.raises(ValueError, match="does not take a value"):
         F.pad(x, (1, 1), mode="reflect", value=1.0)
     with pytest.raises(ValueError, match="negative size"):

@@ -104,6 +104,31 @@ def test_max_pool_nan_matches_torch():
     np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy())
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_max_pool_all_minus_inf_windows_route_into_the_input(n):
+    """Issue 10: a padded window whose input cells are all -inf has its maximum in the
+    padding too; the index and the gradient must still go to an input cell, as PyTorch."""
+    rng = np.random.default_rng(12)
+    fn, ref = ck_max(n), ref_max(n)
+    for k, s, p, d, cm in [(2, 1, 1, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False), (2, 3, 1, 1, True)]:
+        x = np.full((2, 2) + (4,) * n, -np.inf)
+        x[0, 1] = distinct(rng, (4,) * n)  # one channel finite, the others all -inf
+        x[1, 0].flat[::3] = 1.0  # partly -inf
+        config = f"max_pool{n}d k={k} s={s} p={p} d={d} ceil={cm}"
+        xt = cnnkit.tensor(x, requires_grad=True)
+        out, idx = fn(xt, k, s, p, d, cm, return_indices=True)
+        tt = torch.tensor(x, requires_grad=True)
+        ref_out, ref_idx = ref(tt, k, s, p, d, cm, return_indices=True)
+        np.testing.assert_array_equal(out.numpy(), ref_out.detach().numpy(), err_msg=config)
+        np.testing.assert_array_equal(idx.numpy(), ref_idx.numpy(), err_msg=config)
+        assert idx.numpy().min() >= 0, config
+        g = rng.standard_normal(out.shape)
+        out.backward(g)
+        ref_out.backward(torch.tensor(g))
+        np.testing.assert_allclose(xt.grad, tt.grad.numpy(), err_msg=config)
+        np.testing.assert_allclose(xt.grad.sum(), g.sum(), err_msg=f"gradient mass lost: {config}")
+
+
 def test_max_pool_gradcheck():
     rng = np.random.default_rng(5)
     for k, s, p, d, cm in [(2, 2, 0, 1, False), (3, 1, 1, 1, False), (3, 2, 1, 2, True), ((2, 3), (2, 1), (1, 1), 1, True)]:

@@ -102,8 +102,8 @@ def _sobel_layer(padding, dtype=np.float64):
 
 
 def test_spatially_separable_sobel_on_real_image():
-    from scipy import ndimage
-    from skimage import data
+    ndimage = pytest.importorskip("scipy.ndimage")
+    data = pytest.importorskip("skimage.data")
 
     image = data.camera()[::4, ::4].astype(np.float64) / 255.0  # 128 x 128 real photograph
     x = image[None, None]

@@ -16,9 +16,9 @@ import cnnkit
 from cnnkit import nn
 from cnnkit.analysis import summary as summary_fn
 from cnnkit.analysis import zoo
-from helpers import torch
+from helpers import optional, torch
 
-torchinfo = pytest.importorskip("torchinfo")
+torchinfo = optional("torchinfo")
 ROOT = Path(__file__).resolve().parents[1]
 
 

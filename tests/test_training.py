@@ -161,6 +161,8 @@ def _cli(*args, check=True, **kw):
 
 
 def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
+    for package in ("safetensors", "matplotlib"):  # `cnnkit train lenet5` checks them before it starts
+        pytest.importorskip(package)
     out = tmp_path / "run"
     proc = _cli("train", "lenet5", "--limit-train", 300, "--limit-test", 200, "--epochs", 1, "--batch-size", 50,
                 "--out", out, "--data-dir", data_dir, "--no-progress")
@@ -193,6 +195,8 @@ def test_cli_train_and_eval_lenet5(data_dir, tmp_path):
 
 
 def test_cli_ctrl_c_then_resume_equals_straight_run(data_dir, tmp_path):
+    for package in ("safetensors", "matplotlib"):  # `cnnkit train lenet5` checks them before it starts
+        pytest.importorskip(package)
     args = ["train", "lenet5", "--limit-train", 1000, "--limit-test", 100, "--epochs", 2, "--batch-size", 10,
             "--data-dir", data_dir, "--no-progress"]
     _cli(*args, "--out", tmp_path / "straight")
@@ -241,3 +245,20 @@ def test_trained_checkpoint_resolves_to_its_variant(tmp_path):
     assert model.variant == "classic" and shape == (1, 1, 32, 32)
     x = np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32)
     np.testing.assert_array_equal(model.eval()(x).numpy(), trained.eval()(x).numpy())
+
+
+def test_fit_with_an_out_dir_needs_safetensors_before_the_first_epoch(tmp_path, monkeypatch):
+    """Issue 10: the missing package used to surface only when the first epoch's checkpoint was written."""
+    import sys
+
+    from cnnkit._optional import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
+    model = cnnkit.nn.Linear(3, 2)
+    steps = []
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    opt.step = lambda *a, **k: steps.append(1)
+    with pytest.raises(MissingDependency, match=r'fit\(out_dir=...\) \(its checkpoints\) needs the optional package'):
+        fit(model, opt, F.cross_entropy, (np.ones((4, 3), np.float32), np.zeros(4, np.int64)), epochs=1,
+            batch_size=2, seed=0, out_dir=tmp_path, progress=False, log=_quiet)
+    assert steps == []  # not a single training step

@@ -65,17 +65,6 @@ def non_overlapping(kernel: Sequence[int], stride: Sequence[int], dilation: Sequ
     return all(s >= (k - 1) * d + 1 for k, s, d in zip(kernel, stride, dilation))
 
 
-def pad_constant(x: np.ndarray, pads: Pads, value: float) -> np.ndarray:
-    """Pad the trailing ``len(pads)`` axes of ``x`` with ``value`` (``x`` itself when no padding)."""
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    lead = x.ndim - len(pads)
-    shape = x.shape[:lead] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[lead:], pads))
-    out = np.full(shape, value, dtype=x.dtype)
-    out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[lead:], pads))] = x
-    return out
-
-
 def _slices(kernel, stride, dilation, out_shape):
     """``(flat kernel index, strided slice tuple)`` for every kernel position, row-major."""
     return [(i, (Ellipsis,) + offset_slices(off, out_shape, stride, dilation))
@@ -92,9 +81,10 @@ def max_pool_forward(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int]
     Returns ``(out, argmax)``; ``argmax`` (only when ``with_argmax``) holds, per
     output position, the row-major kernel position of the window's FIRST maximum
     (PyTorch's rule; a NaN wins, as in PyTorch, where the last NaN of the window
-    is reported), as ``uint8`` when the kernel has at most 256 positions.
+    is reported; a window whose input cells are all ``-inf`` reports its first
+    input cell, never the padding), as ``uint8`` when the kernel has at most 256 positions.
     """
-    xp = pad_constant(x, pads, -np.inf)
+    xp = pad(x, pads, value=-np.inf)
     slices = _slices(kernel, stride, dilation, out_shape)
     out = np.array(xp[slices[0][1]], copy=True)
     for _, sl in slices[1:]:
@@ -112,11 +102,27 @@ def max_pool_forward(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int]
         claimed |= eq
         if i:  # arithmetic instead of a masked store: much faster on random masks
             arg += first.view(np.uint8) * arg.dtype.type(i)
+    if any(lo or hi for lo, hi in pads):
+        _first_input_cell(arg, out, x.shape[2:], pads, slices)
     nan_out = np.isnan(out)
     if nan_out.any():  # PyTorch reports the last NaN of a window
         for i, sl in slices:
             arg[nan_out & np.isnan(xp[sl])] = i
     return out, arg
+
+
+def _first_input_cell(arg: np.ndarray, out: np.ndarray, in_spatial: Sequence[int], pads: Pads, slices) -> None:
+    """A window whose input cells are all ``-inf`` has its maximum ``-inf`` in the
+    padding too; point its argmax at its first cell inside the input (PyTorch's
+    index), so that the index is valid and the gradient is not lost in the padding."""
+    pending = np.isneginf(out)
+    if not pending.any():
+        return
+    inside = pad(np.ones(tuple(in_spatial), dtype=bool), pads, value=False)
+    for i, sl in slices:
+        hit = pending & inside[sl]
+        arg[hit] = i
+        pending &= ~hit
 
 
 def max_pool_backward(g: np.ndarray, arg: np.ndarray, in_spatial: Sequence[int], kernel: Sequence[int],

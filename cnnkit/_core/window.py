@@ -1,4 +1,5 @@
-"""The N-d sliding-window core: argument checks, padding, output sizes, and the
+"""The N-d sliding-window core: argument checks, padding (:func:`pad`, the one
+padding function, with its adjoint :func:`pad_backward`), output sizes, and the
 gather (im2col) / scatter-add (col2im) pair.
 
 Conventions, in one place:
@@ -127,15 +128,221 @@ def transposed_output_shape(spatial: Sequence[int], kernel: Sequence[int], strid
 
 
 # ------------------------------------------------------------------ padding
-def pad(x: np.ndarray, pads: Pads) -> np.ndarray:
-    """Zero-pad the trailing ``len(pads)`` axes of ``x``; returns ``x`` itself when no padding."""
+#: The modes of :func:`pad`. The first four are PyTorch's (``torch.nn.functional.pad``);
+#: ``symmetric`` (the edge repeated) is not, but filtering needs it (see :func:`pad`).
+PAD_MODES: tuple[str, ...] = ("constant", "reflect", "replicate", "circular", "symmetric")
+
+#: Above this many contiguous pieces per axis, :func:`pad` gathers with one ``np.take``
+#: instead of one strided slice copy per piece (only wide periodic borders get there).
+_MAX_PIECES = 16
+
+
+def pad_index(positions, n: int, mode: str) -> np.ndarray:
+    """The input position that each of ``positions`` (ints of any range, relative to
+    an axis of length ``n``) reads under ``mode``; ``-1`` marks the fill value of
+    ``"constant"``. The rules, for a row ``a b c d``::
+
+        constant   0 0 | a b c d | 0 0      -1 outside 0..n-1
+        reflect    c b | a b c d | c b      mirror without the edge, period 2 (n - 1)
+        replicate  a a | a b c d | d d      clip(i, 0, n - 1)
+        circular   c d | a b c d | a b      i mod n
+        symmetric  b a | a b c d | d c      mirror with the edge, period 2 n
+
+    Periodic, so any distance from the edge works (``np.pad`` and ``scipy.ndimage``
+    extend the same way); a single pixel reflects onto itself.
+    """
+    i = np.asarray(positions, dtype=np.intp)
+    if mode == "constant":
+        return np.where((i >= 0) & (i < n), i, -1)
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {', '.join(map(repr, PAD_MODES))}, got {mode!r}")
+    if n < 1:
+        raise ValueError(f"{mode} padding needs a non-empty axis, got size {n}")
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    if mode == "symmetric":
+        i = i % (2 * n)
+        return np.where(i >= n, 2 * n - 1 - i, i)
+    if n == 1:  # reflect
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    i = i % period
+    return np.where(i >= n, period - i, i)
+
+
+def check_pads(pads, ndim: int, name: str = "pads") -> Pads:
+    """``pads`` as a tuple of ``(before, after)`` int pairs for at most ``ndim`` trailing axes."""
+    if not isinstance(pads, (tuple, list)) or not all(
+            isinstance(p, (tuple, list)) and len(p) == 2
+            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in p) for p in pads):
+        raise TypeError(f"{name} must be a sequence of (before, after) int pairs, got {pads!r}")
+    if len(pads) > ndim:
+        raise ValueError(f"{name} {tuple(map(tuple, pads))} pads {len(pads)} axes but the array has only {ndim}")
+    return tuple((int(lo), int(hi)) for lo, hi in pads)
+
+
+def _pieces(idx: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Split a 1-D index map into ``(start, stop, first, step)`` pieces, ``step`` in
+    ``{-1, 0, 1}``: output positions ``start..stop-1`` read ``first + step * k``.
+    Each piece is one strided slice copy (a broadcast for ``step = 0``)."""
+    if len(idx) < 2:
+        return [(0, len(idx), int(idx[0]), 1)] if len(idx) else []
+    d = np.diff(idx)
+    starts = np.concatenate(([0], np.flatnonzero(d[1:] != d[:-1]) + 1, [len(idx)]))
+    pieces = []
+    for start, stop in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        step = int(d[start]) if stop - start > 1 else 1
+        if step not in (-1, 0, 1):  # not produced by the modes above, but stay correct
+            pieces += [(k, k + 1, int(idx[k]), 1) for k in range(start, stop)]
+        else:
+            pieces.append((start, stop, int(idx[start]), step))
+    return pieces
+
+
+def _source(first: int, length: int, step: int) -> slice:
+    if step == 1:
+        return slice(first, first + length)
+    if step == 0:
+        return slice(first, first + 1)  # broadcast over the piece
+    last = first - length + 1
+    return slice(first, last - 1 if last > 0 else None, -1)
+
+
+def _gather_axis(x: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """``np.take(x, idx, axis)`` by strided slice copies (``idx`` non-negative)."""
+    pieces = _pieces(idx)
+    if len(pieces) > _MAX_PIECES:
+        return np.take(x, idx, axis=axis)
+    out = np.empty(x.shape[:axis] + (len(idx),) + x.shape[axis + 1:], dtype=x.dtype)
+    lead = (slice(None),) * axis
+    for start, stop, first, step in pieces:
+        out[lead + (slice(start, stop),)] = x[lead + (_source(first, stop - start, step),)]
+    return out
+
+
+def _scatter_axis(g: np.ndarray, idx: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """The adjoint of :func:`_gather_axis`: ``gx[..., idx[k], ...] += g[..., k, ...]``, ``gx`` of length ``n``."""
+    gx = np.zeros(g.shape[:axis] + (n,) + g.shape[axis + 1:], dtype=g.dtype)
+    pieces = _pieces(idx)
+    lead = (slice(None),) * axis
+    if len(pieces) > _MAX_PIECES:
+        np.add.at(np.moveaxis(gx, axis, 0), idx, np.moveaxis(g, axis, 0))
+        return gx
+    for start, stop, first, step in pieces:
+        part = g[lead + (slice(start, stop),)]
+        if step == 0:
+            part = part.sum(axis=axis, keepdims=True)
+        gx[lead + (_source(first, stop - start, step),)] += part
+    return gx
+
+
+def _constant_slices(shape, pads: Pads) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """``(src, dst)``: the part of the input kept by ``pads`` (negative pads crop) and where it goes."""
+    src, dst = [], []
+    for n, (lo, hi) in zip(shape, pads):
+        start, stop = max(-lo, 0), n - max(-hi, 0)
+        kept = max(stop - start, 0)
+        src.append(slice(start, start + kept))
+        dst.append(slice(max(lo, 0), max(lo, 0) + kept))
+    return (Ellipsis,) + tuple(src), (Ellipsis,) + tuple(dst)
+
+
+def _crop_for_circular(shape, pads: Pads) -> tuple[tuple[slice, ...], Pads]:
+    """PyTorch's circular padding crops the negative pads first and wraps the cropped axis."""
+    keep = tuple(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(shape, pads))
+    return (Ellipsis,) + keep, tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads)
+
+
+def _padded_shape(shape, pads: Pads, mode: str) -> tuple[int, ...]:
+    lead = len(shape) - len(pads)
+    out = list(shape[:lead])
+    for axis, (n, (lo, hi)) in enumerate(zip(shape[lead:], pads), start=lead):
+        if n + lo + hi < 0:
+            raise ValueError(f"padding axis {axis} of size {n} by ({lo}, {hi}) would give a negative size")
+        if mode != "constant" and n == 0 and (lo > 0 or hi > 0):
+            raise ValueError(f"{mode} padding of axis {axis}, which is empty (shape {tuple(shape)})")
+        out.append(n + lo + hi)
+    return tuple(out)
+
+
+def pad(x: np.ndarray, pads, mode: str = "constant", value: float = 0.0) -> np.ndarray:
+    """Pad the trailing ``len(pads)`` axes of ``x`` by one ``(before, after)`` pair each:
+    the one padding function of cnnkit (``F.pad``, pooling and ``filter2d`` use it).
+
+    ``mode`` is PyTorch's (``torch.nn.functional.pad``), with the rules of
+    :func:`pad_index`: ``"constant"`` (``value``), ``"reflect"`` (mirror without
+    the edge; = OpenCV ``BORDER_REFLECT_101``, scipy.ndimage ``"mirror"``, ``np.pad``
+    ``"reflect"``), ``"replicate"`` (the edge value; OpenCV ``BORDER_REPLICATE``,
+    scipy ``"nearest"``, ``np.pad`` ``"edge"``), ``"circular"`` (periodic; OpenCV
+    ``BORDER_WRAP``, scipy and ``np.pad`` ``"wrap"``), and, beyond PyTorch,
+    ``"symmetric"`` (mirror with the edge; OpenCV ``BORDER_REFLECT``, scipy
+    ``"reflect"``, ``np.pad`` ``"symmetric"``). So "reflect" means PyTorch's
+    reflect everywhere in cnnkit; OpenCV's and scipy's "reflect" is ``"symmetric"``.
+
+    Negative pads crop, as PyTorch: for ``constant``, ``reflect``, ``replicate`` and
+    ``symmetric`` output position ``i`` in ``-before .. n + after - 1`` reads
+    ``pad_index(i)`` of the whole axis; ``circular`` crops first and wraps the
+    cropped axis (PyTorch's rule). Borders wider than the axis repeat
+    periodically, as ``np.pad`` does (``F.pad`` refuses them, as PyTorch).
+    Returns ``x`` itself when every pad is 0.
+
+    >>> pad(np.array([1, 2, 3]), [(2, 2)], "reflect")
+    array([3, 2, 1, 2, 3, 2, 1])
+    >>> pad(np.array([1, 2, 3]), [(2, -1)], "symmetric")
+    array([2, 1, 1, 2])
+    """
+    pads = check_pads(pads, x.ndim)
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {', '.join(map(repr, PAD_MODES))}, got {mode!r}")
     if not any(lo or hi for lo, hi in pads):
         return x
     lead = x.ndim - len(pads)
-    shape = x.shape[:lead] + tuple(n + lo + hi for n, (lo, hi) in zip(x.shape[lead:], pads))
-    out = np.zeros(shape, dtype=x.dtype)
-    out[(Ellipsis,) + tuple(slice(lo, lo + n) for n, (lo, _) in zip(x.shape[lead:], pads))] = x
-    return out
+    shape = _padded_shape(x.shape, pads, mode)
+    if mode == "constant":
+        out = np.full(shape, value, dtype=x.dtype)
+        src, dst = _constant_slices(x.shape[lead:], pads)
+        out[dst] = x[src]
+        return out
+    if mode == "circular":
+        keep, pads = _crop_for_circular(x.shape[lead:], pads)
+        x = x[keep]
+    for axis, (lo, hi) in enumerate(pads, start=lead):
+        if lo or hi:
+            n = x.shape[axis]
+            x = _gather_axis(x, pad_index(np.arange(-lo, n + hi), n, mode), axis)
+    return x
+
+
+def pad_backward(g: np.ndarray, in_shape: Sequence[int], pads, mode: str = "constant") -> np.ndarray:
+    """The adjoint of :func:`pad` (its backward): the gradient of ``x`` of shape
+    ``in_shape`` from the gradient ``g`` of the padded array. Each output position
+    sends its gradient to the input position it read (summed where several read one)."""
+    in_shape = tuple(in_shape)
+    pads = check_pads(pads, len(in_shape))
+    lead = len(in_shape) - len(pads)
+    if mode == "constant":
+        gx = np.zeros(in_shape, dtype=g.dtype)
+        src, dst = _constant_slices(in_shape[lead:], pads)
+        gx[src] = g[dst]
+        return gx
+    full = in_shape
+    if mode == "circular":
+        keep, pads_kept = _crop_for_circular(in_shape[lead:], pads)
+        in_shape = in_shape[:lead] + tuple(n - max(-lo, 0) - max(-hi, 0)
+                                           for n, (lo, hi) in zip(in_shape[lead:], pads))
+        pads = pads_kept
+    for axis in reversed(range(lead, len(in_shape))):
+        lo, hi = pads[axis - lead]
+        if lo or hi:
+            n = in_shape[axis]
+            g = _scatter_axis(g, pad_index(np.arange(-lo, n + hi), n, mode), n, axis)
+    if mode == "circular" and in_shape != full:
+        gx = np.zeros(full, dtype=g.dtype)
+        gx[keep] = g
+        return gx
+    return g
 
 
 def crop(x: np.ndarray, pads: Pads) -> np.ndarray:

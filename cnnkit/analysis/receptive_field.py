@@ -41,7 +41,7 @@ dilation ``d``; ``p`` is the padding *before* the axis, the only side that moves
 The extent is not always the set of pixels read. A dilated kernel whose taps lie
 further apart than the field below it (``d * j > r``) leaves holes: a 3x3
 kernel with dilation 2 on the input spans 5x5 but reads 9 of those pixels (the
-seed's ``#-#-#`` picture). Below a transposed convolution with stride ``s > 1``
+study text's ``#-#-#`` picture). Below a transposed convolution with stride ``s > 1``
 which inputs reach a unit depends on its index modulo ``s``. So each field also
 carries the exact pixel sets: ``phases[q]`` is the set of input pixels unit
 ``q`` reads, for ``q < period``, and unit ``q + m * period`` reads the same set
@@ -216,7 +216,7 @@ def transposed_field(field: AxisField, kernel: int, stride: int = 1, dilation: i
     ``d = 1``; ``r'`` may be fractional. With ``s = 1`` it is a plain
     convolution (flipped kernel, padding ``k_eff - 1 - p``).
 
-    >>> f = conv_field(input_field(0, 5), kernel=3, stride=2)  # the seed: 5x5 -> 2x2 ...
+    >>> f = conv_field(input_field(0, 5), kernel=3, stride=2)  # the study text: 5x5 -> 2x2 ...
     >>> g = transposed_field(f, kernel=3, stride=2)            # ... -> 5x5 again
     >>> (int(g.size), int(g.jump), int(g.start))                # unit o is centred on pixel o
     (5, 1, 0)

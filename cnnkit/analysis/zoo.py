@@ -9,7 +9,8 @@ the checkpoint's metadata key ``"model"``, from the training configuration that
 ``cnnkit train lenet5`` stores in its checkpoints (which also gives the
 variant), or from the start of the file name, e.g. ``lenet5_epoch3.safetensors``).
 
-The seed's examples are here, so that their numbers can be read off a table:
+The examples of the study text (the Chinese CNN tutorial cnnkit follows; the
+``seed-`` names refer to it) are here, so that their numbers can be read off a table:
 
 * ``vgg-block`` vs ``conv5x5``: two stacked 3x3 convolutions see the 5x5 field of
   one 5x5 convolution with 18 instead of 25 weights (one channel, no bias);
@@ -17,9 +18,9 @@ The seed's examples are here, so that their numbers can be read off a table:
 * ``separable`` vs ``conv-16-32``: 16 -> 32 channels, 3x3: 16*3*3 + 16*32 = 656
   weights instead of 16*32*3*3 = 4608;
 * ``seed-transposed``: 5x5 -(3x3, stride 2)-> 2x2 -(transposed 3x3, stride 2)-> 5x5;
-* ``xception``: Chollet's Xception (:func:`cnnkit.models.xception`), the seed's evidence that
+* ``xception``: Chollet's Xception (:func:`cnnkit.models.xception`), the study text's evidence that
   depthwise-separable convolutions work: 22,855,952 trainable parameters, as Keras;
-* ``seed-kernels``: the seed's classic kernels (identity, two edge detectors,
+* ``seed-kernels``: the study text's classic kernels (identity, two edge detectors,
   sharpen, box and Gaussian blur; :mod:`cnnkit.kernels`) as a fixed first
   layer, then learned layers whose fields grow with depth.
 """
@@ -35,11 +36,12 @@ import numpy as np
 
 from .. import nn
 from .. import random as ck_random
+from ..io.files import check_regular_file
 
 __all__ = ["ZOO", "PRETRAINED", "ZooEntry", "build", "resolve_model", "load_weights", "seed_kernel_bank"]
 
 def seed_kernel_bank() -> tuple[tuple[str, ...], np.ndarray]:
-    """The seed's classic 3x3 kernels (:data:`cnnkit.kernels.SEED_KERNELS`, in the table's
+    """The study text's classic 3x3 kernels (:data:`cnnkit.kernels.SEED_KERNELS`, in the table's
     order) as the names and a conv weight ``(6, 1, 3, 3)`` float32."""
     from ..kernels import SEED_KERNELS, get_kernel
     weight = np.stack([get_kernel(name) for name in SEED_KERNELS])[:, None].astype(np.float32)
@@ -142,9 +144,9 @@ ZOO: dict[str, ZooEntry] = {
                            "standard 3x3 convolution, 16 -> 32 channels: 4608 weights"),
     "seed-transposed": ZooEntry(
         lambda: nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), nn.ConvTranspose2d(1, 1, 3, stride=2)), (1, 1, 5, 5),
-        "5x5 -> conv 3x3 stride 2 -> 2x2 -> transposed conv 3x3 stride 2 -> 5x5"),
+        "the study text's example: 5x5 -> conv 3x3 stride 2 -> 2x2 -> transposed conv 3x3 stride 2 -> 5x5"),
     "seed-kernels": ZooEntry(_seed_kernels, (1, 1, 28, 28),
-                             "the seed's classic kernels as a fixed first layer, then three conv + pool stages"),
+                             "the study text's classic kernels as a fixed first layer, then three conv + pool stages"),
     "xception": ZooEntry(_xception, (1, 3, 299, 299),
                          "Xception (Chollet 2017): depthwise-separable convolutions, 22.9 M weights, as Keras"),
 }
@@ -229,8 +231,7 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
         return build(spec, seed)
     path = Path(spec)
     if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {spec} not found")
+        check_regular_file(path, "checkpoint")
         trained = None if model_name else _trained_lenet5(path)
         if trained is not None:
             return load_weights(trained, path), ZOO["lenet5"].input_shape
@@ -241,8 +242,7 @@ def resolve_model(spec: str, model_name: str | None = None, seed: int = 0) -> tu
         model = load(path)  # FileNotFoundError / ValueError naming the file
         return model, model.input_shape
     if path.suffix == ".py":
-        if not path.is_file():
-            raise FileNotFoundError(f"model file {spec} not found")
+        check_regular_file(path, "model file")
         namespace = runpy.run_path(str(path))
         model = namespace.get("model")
         if not isinstance(model, nn.Module):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import check_dims
 from .function import Function
 
 
@@ -152,17 +153,6 @@ class Clamp(Function):
         return (g * self.mask,)
 
 
-class Relu(Function):
-    """``max(a, 0)``; the gradient at exactly 0 is 0 (as ``torch.relu``)."""
-
-    def forward(self, a):
-        self.mask = a > 0
-        return np.where(self.mask, a, np.zeros((), dtype=a.dtype))
-
-    def backward(self, g):
-        return (g * self.mask,)
-
-
 class MatMul(Function):
     """``a @ b`` with NumPy's matmul semantics (1-D and batched operands)."""
 
@@ -192,14 +182,21 @@ class MatMul(Function):
         return ga, gb
 
 
+def check_nonempty_reduction(fn: str, shape, axes, all_dims: bool) -> None:
+    """As PyTorch: a max/argmax over an empty dimension has no value (``IndexError`` naming
+    the dim; ``RuntimeError`` when no dim was given for an empty tensor)."""
+    if all_dims and 0 in shape:
+        raise RuntimeError(f"{fn}(): expected a reduction dim to be specified for an empty tensor (shape {tuple(shape)})")
+    for a in axes:
+        if shape[a] == 0:
+            raise IndexError(f"{fn}(): expected reduction dim {a} to have non-zero size (shape {tuple(shape)})")
+
+
 def _norm_axis(axis, ndim):
     """Reduction axes as a tuple of non-negative ints; ``None`` and ``()`` mean
-    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``)."""
-    if axis is None or (isinstance(axis, (tuple, list)) and len(axis) == 0):
-        return tuple(range(ndim))
-    if isinstance(axis, int):
-        axis = (axis,)
-    return tuple(a % ndim for a in axis)
+    every axis (as PyTorch's ``dim=()``, unlike NumPy's ``axis=()``); ``IndexError``
+    for an axis out of range, as PyTorch."""
+    return check_dims(axis, ndim)
 
 
 def _expand(g, shape, axes, keepdims):
@@ -219,9 +216,14 @@ class Sum(Function):
 
 
 class Mean(Function):
+    """Mean over axes; over an empty axis it is NaN (0 / 0), as PyTorch, without NumPy's warning."""
+
     def forward(self, a, axis=None, keepdims=False):
         self.shape, self.axes, self.keepdims = a.shape, _norm_axis(axis, a.ndim), keepdims
         self.count = int(np.prod([a.shape[i] for i in self.axes])) if self.axes else 1
+        if self.count == 0:
+            with np.errstate(invalid="ignore"):
+                return np.asarray(np.sum(a, axis=self.axes, keepdims=keepdims) / a.dtype.type(0))
         return np.mean(a, axis=self.axes, keepdims=keepdims)
 
     def backward(self, g):
@@ -234,6 +236,7 @@ class Max(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.axes, self.keepdims = _norm_axis(axis, a.ndim), keepdims
+        check_nonempty_reduction("max", a.shape, self.axes, axis is None)
         out = np.max(a, axis=self.axes, keepdims=True)
         mask = a == out
         self.weights = mask / mask.sum(axis=self.axes, keepdims=True).astype(a.dtype)

@@ -2,7 +2,9 @@
 recursion limit), reversed, with ``+=`` accumulation of gradients.
 
 Every edge's gradient is checked against the shape of the value it belongs to,
-so a wrong backward fails where it happens, naming the op.
+so a wrong backward fails where it happens, naming the op; and before an op's
+backward runs, the tensors it saved are checked for in-place changes since the
+forward pass (:meth:`Function.check_saved_versions`).
 """
 from __future__ import annotations
 
@@ -59,6 +61,7 @@ def backward(root, grad: np.ndarray | None = None) -> None:
         op = node._op
         if op is None:
             continue
+        op.check_saved_versions()
         input_grads = op.backward(g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_dim, check_dims, check_generator
 from . import basic_ops as ops
 from .function import Function
 from . import engine
@@ -37,6 +38,13 @@ class Tensor:
 
     ``Tensor(data, requires_grad=False, dtype=None)``; ``.data`` is the NumPy
     array, ``.grad`` the accumulated gradient (a NumPy array or ``None``).
+
+    ``_version`` counts the in-place changes made through the tensor (``zero_``,
+    ``fill_``, ``copy_``, ``add_``, ``mul_``, ``t[index] = value``, optimizer steps,
+    ``load_state_dict``); backward refuses to use a saved tensor whose version
+    changed (see :mod:`cnnkit.autograd.function`). Views made by reshape, permute,
+    indexing and :meth:`detach` share their base's version, as in PyTorch. Writes to
+    ``.data`` or ``.numpy()`` themselves are not tracked (as ``torch.Tensor.data``).
     """
 
     __array_priority__ = 1000  # make ndarray <op> Tensor call Tensor's reflected op
@@ -51,16 +59,42 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self._op = None
         self._retains_grad = False
+        self._version_counter = [0]
 
     @classmethod
-    def _wrap(cls, data: np.ndarray, requires_grad: bool = False) -> "Tensor":
+    def _wrap(cls, data: np.ndarray, requires_grad: bool = False, views=()) -> "Tensor":
+        """A tensor around ``data`` (no copy); it shares the version counter of the
+        first tensor in ``views`` whose memory ``data`` overlaps (a view of it)."""
         t = cls.__new__(cls)
         t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         t.requires_grad = requires_grad
         t.grad = None
         t._op = None
         t._retains_grad = False
+        t._version_counter = [0]
+        for v in views:  # the same array, or a view of it?
+            if isinstance(v, Tensor) and (v.data is t.data or (
+                    t.data.base is not None and np.may_share_memory(t.data, v.data))):
+                t._version_counter = v._version_counter
+                break
         return t
+
+    @property
+    def _version(self) -> int:
+        """The number of in-place changes made to this tensor's memory (shared with its views)."""
+        return self._version_counter[0]
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of ``data`` (cnnkit's own in-place writers call this)."""
+        self._version_counter[0] += 1
+
+    def _check_inplace(self, name: str) -> None:
+        if self.requires_grad and is_grad_enabled():
+            if self._op is None:
+                raise RuntimeError(f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                                   f"operation; wrap it in `with cnnkit.no_grad():` (as optimizers do)")
+            raise RuntimeError(f"{name}: in-place operations on a tensor of a recorded graph are not "
+                               f"differentiable in cnnkit; use the out-of-place operation")
 
     # ----------------------------------------------------------------- basics
     @property
@@ -117,8 +151,8 @@ class Tensor:
         return self.data.astype(dtype)
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing the data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A new leaf sharing the data (and its version counter), cut from the graph."""
+        return Tensor._wrap(self.data, views=(self,))
 
     def requires_grad_(self, mode: bool = True) -> "Tensor":
         if mode and not np.issubdtype(self.data.dtype, np.floating):
@@ -130,9 +164,49 @@ class Tensor:
         """Keep ``.grad`` for this non-leaf tensor after backward."""
         self._retains_grad = True
 
+    # ------------------------------------------------------- in-place (no grad)
     def zero_(self) -> "Tensor":
-        self.data[...] = 0
+        """Fill with zeros, in place."""
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        """Fill with ``value``, in place."""
+        self._check_inplace("fill_")
+        self.data[...] = value.data if isinstance(value, Tensor) else value
+        self._bump_version()
         return self
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src`` (broadcast, cast to this dtype) into this tensor, in place."""
+        self._check_inplace("copy_")
+        np.copyto(self.data, src.data if isinstance(src, Tensor) else np.asarray(src), casting="unsafe")
+        self._bump_version()
+        return self
+
+    def add_(self, other, alpha=1) -> "Tensor":
+        """``self += alpha * other``, in place."""
+        self._check_inplace("add_")
+        other = other.data if isinstance(other, Tensor) else other
+        self.data += other if alpha == 1 else np.asarray(alpha * np.asarray(other), dtype=self.dtype)
+        self._bump_version()
+        return self
+
+    def mul_(self, other) -> "Tensor":
+        """``self *= other``, in place."""
+        self._check_inplace("mul_")
+        self.data *= other.data if isinstance(other, Tensor) else other
+        self._bump_version()
+        return self
+
+    def __setitem__(self, index, value) -> None:
+        """``t[index] = value``, in place (not differentiable: under ``no_grad`` or on tensors without grad)."""
+        self._check_inplace("__setitem__")
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        self.data[index] = value.data if isinstance(value, Tensor) else value
+        self._bump_version()
 
     def astype(self, dtype) -> "Tensor":
         return _Cast.apply(self, dtype=np.dtype(dtype))
@@ -257,7 +331,9 @@ class Tensor:
     clip = clamp
 
     def relu(self):
-        return ops.Relu.apply(self)
+        from ..functional import relu
+
+        return relu(self)
 
     def tanh(self):
         from ..functional import tanh
@@ -283,16 +359,24 @@ class Tensor:
         return -ops.Max.apply(-self, axis=dim, keepdims=keepdim)
 
     def var(self, dim=None, keepdim=False, unbiased=True):
-        mean = self.mean(dim, keepdim=True)
-        sq = ((self - mean) ** 2).sum(dim, keepdim=keepdim)
-        n = self.data.size // max(sq.data.size, 1)
-        return sq / (n - 1 if unbiased else n)
+        axes = check_dims(dim, self.ndim)
+        mean = self.mean(axes, keepdim=True)
+        sq = ((self - mean) ** 2).sum(axes, keepdim=keepdim)
+        n = int(np.prod([self.shape[a] for a in axes]))
+        denom = n - 1 if unbiased else n
+        if denom <= 0:  # no degrees of freedom: NaN, as PyTorch
+            return sq * np.asarray(np.nan, dtype=self.dtype)
+        return sq / denom
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmax(self.data, axis=dim, keepdims=keepdim))
+        axis = None if dim is None else check_dim(dim, self.ndim)
+        ops.check_nonempty_reduction("argmax", self.shape, () if axis is None or not self.ndim else (axis,), dim is None)
+        return Tensor._wrap(np.argmax(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.argmin(self.data, axis=dim, keepdims=keepdim))
+        axis = None if dim is None else check_dim(dim, self.ndim)
+        ops.check_nonempty_reduction("argmin", self.shape, () if axis is None or not self.ndim else (axis,), dim is None)
+        return Tensor._wrap(np.argmin(self.data, axis=axis if self.ndim else None, keepdims=keepdim))
 
     # ----------------------------------------------------------------- shape
     def reshape(self, *shape):
@@ -303,30 +387,42 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_dim=0, end_dim=-1):
-        nd = self.ndim
-        start, end = start_dim % nd if nd else 0, end_dim % nd if nd else 0
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        if self.ndim == 0:
+            check_dim(start_dim, 0, "start_dim"), check_dim(end_dim, 0, "end_dim")
+            return self.reshape(1)
+        start, end = check_dim(start_dim, self.ndim, "start_dim"), check_dim(end_dim, self.ndim, "end_dim")
+        if start > end:
+            raise ValueError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim}")
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1:])
 
     def permute(self, *axes):
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        return ops.Permute.apply(self, axes=tuple(a % self.ndim for a in axes))
+        if len(axes) != self.ndim:
+            raise ValueError(f"permute: the number of dims {len(axes)} does not match the tensor's {self.ndim}")
+        dims = tuple(check_dim(a, self.ndim) for a in axes)
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"permute: duplicate dims are not allowed, got {tuple(axes)}")
+        return ops.Permute.apply(self, axes=dims)
 
     def transpose(self, dim0=-2, dim1=-1):
         axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        if self.ndim == 0:
+            check_dim(dim0, 0), check_dim(dim1, 0)
+            return self
+        d0, d1 = check_dim(dim0, self.ndim), check_dim(dim1, self.ndim)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
         return ops.Permute.apply(self, axes=tuple(axes))
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = check_dim(dim, self.ndim, extra=1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        dim = dim % self.ndim
-        if self.shape[dim] != 1:
+        dim = check_dim(dim, self.ndim)
+        if self.ndim == 0 or self.shape[dim] != 1:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
@@ -360,12 +456,39 @@ def as_tensor(x, dtype=None) -> Tensor:
     return Tensor(x, dtype=dtype)
 
 
+def _sequence(fn: str, tensors) -> list:
+    if isinstance(tensors, (Tensor, np.ndarray)) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{fn}: tensors must be a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{fn}: expected a non-empty list of tensors")
+    return list(tensors)
+
+
 def cat(tensors, dim=0) -> Tensor:
-    return ops.Concat.apply(*tensors, axis=dim)
+    """Join tensors along an existing dimension ``dim``, as ``torch.cat``."""
+    tensors = _sequence("cat", tensors)
+    first = np.shape(tensors[0])
+    if not first:
+        raise ValueError("cat: zero-dimensional tensors cannot be concatenated (use stack)")
+    axis = check_dim(dim, len(first), owner="cat")
+    for i, t in enumerate(tensors):
+        shape = np.shape(t)
+        if len(shape) != len(first) or any(a != b for k, (a, b) in enumerate(zip(shape, first)) if k != axis):
+            raise ValueError(f"cat: sizes of tensors must match except in dimension {axis}: tensor 0 has shape "
+                             f"{tuple(first)}, tensor {i} has shape {tuple(shape)}")
+    return ops.Concat.apply(*tensors, axis=axis)
 
 
 def stack(tensors, dim=0) -> Tensor:
-    return ops.Stack.apply(*tensors, axis=dim)
+    """Join tensors of one shape along a new dimension ``dim``, as ``torch.stack``."""
+    tensors = _sequence("stack", tensors)
+    first = np.shape(tensors[0])
+    axis = check_dim(dim, len(first), owner="stack", extra=1)
+    for i, t in enumerate(tensors):
+        if np.shape(t) != first:
+            raise ValueError(f"stack: expects each tensor to be equal size, but got {tuple(first)} at entry 0 "
+                             f"and {tuple(np.shape(t))} at entry {i}")
+    return ops.Stack.apply(*tensors, axis=axis)
 
 
 def where(condition, x, y) -> Tensor:
@@ -388,7 +511,7 @@ def ones(*shape, dtype=DEFAULT_DTYPE, requires_grad=False) -> Tensor:
 def randn(*shape, dtype=DEFAULT_DTYPE, requires_grad=False, generator: np.random.Generator | None = None) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    rng = generator if generator is not None else np.random.default_rng()
+    rng = check_generator(generator, owner="randn") or np.random.default_rng()
     return Tensor(rng.standard_normal(shape).astype(dtype), requires_grad=requires_grad)
 
 

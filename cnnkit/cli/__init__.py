@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -44,7 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_line(exc: BaseException) -> str:
+    """``exc`` as one line: an ``OSError``'s own text once (its path only when the
+    text lacks it: no ``[Errno 2] ...: 'path'`` repeat), newlines folded into ``; ``."""
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+        if exc.filename is not None and str(exc.filename) not in text:
+            text = f"{text}: {exc.filename}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``cnnkit`` command; an error is one line on stderr and exit code 2
+    (1 for an unexpected internal error; ``CNNKIT_TRACEBACK=1`` shows its traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -55,9 +70,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `cnnkit kernels | head`: the reader left; not an error
         sys.stderr.close()
         return 0
-    except (ValueError, TypeError, FileNotFoundError, OSError, MissingDependency) as exc:
-        print(f"cnnkit {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"cnnkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, IndexError, RuntimeError, OSError, MissingDependency) as exc:
+        print(f"cnnkit {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("CNNKIT_TRACEBACK"):
+            raise
+        print(f"cnnkit {args.command}: internal error: {type(exc).__name__}: {error_line(exc)} "
+              f"(set CNNKIT_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._optional import require
 from .train import _positive_int
 
 
@@ -23,7 +24,8 @@ def register(subparsers) -> None:
                                           "on its MR test fold.")
     p.add_argument("checkpoint", metavar="CHECKPOINT",
                    help="path of the .safetensors file, or `pretrained` for the bundled LeNet-5")
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST / MR files (or their parent)")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST / MR files (or the folder above "
+                   "mnist/ and mr/); only it is searched (default: $CNNKIT_DATA, then ~/.cache/cnnkit)")
     p.add_argument("--limit-test", type=_positive_int, default=None, help="LeNet-5: use only the first N test images")
     p.add_argument("--batch-size", type=_positive_int, default=1000)
     p.set_defaults(func=run)
@@ -38,6 +40,7 @@ def run(args) -> int:
     from ..training.loop import evaluate
     from ..data import prepare_mnist
 
+    require("safetensors.numpy", extra="weights", purpose="cnnkit eval (reading the checkpoint)")
     from ..analysis.zoo import PRETRAINED
     if args.checkpoint == PRETRAINED:
         from ..models.lenet import PRETRAINED_PATH

@@ -1,5 +1,5 @@
 """``cnnkit filter``: filter an image with a classic or custom kernel, or render the
-seed's whole kernel table on one image as a contact sheet.
+study text's whole kernel table on one image as a contact sheet.
 
 Output pixels follow :func:`cnnkit.filtering.to_display` with the rule of
 :func:`cnnkit.filtering.display_rule` unless ``--display`` says otherwise: kernels
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
+
 BORDER_CHOICES = ("reflect101", "reflect", "replicate", "wrap", "zero")
 
 
@@ -24,7 +26,8 @@ def register(subparsers) -> None:
         "filter",
         help="filter an image with a kernel, or render the classic kernels as a contact sheet",
         description="Filter IN (a PNG/JPEG path or sample:NAME, e.g. sample:camera) with one kernel and write "
-                    "OUT (.png/.jpg), or with --all render the seed's six classic kernels on IN as a labelled "
+                    "OUT (.png/.jpg), or with --all render the six classic kernels of the study text (the "
+                    "Chinese CNN tutorial cnnkit follows) on IN as a labelled "
                     "contact sheet. Edge kernels (weights summing to 0) are displayed as |result| scaled so "
                     "its 99.5th percentile is white; others are rounded and clipped to [0, 255].",
         epilog="examples:\n  cnnkit filter sample:camera edges.png --kernel edge_laplacian\n"
@@ -37,10 +40,11 @@ def register(subparsers) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--kernel", metavar="NAME", help="kernel name (see `cnnkit kernels`)")
     which.add_argument("--custom", metavar="JSON", help='kernel as a JSON matrix, e.g. "[[1, 0], [0, -1]]"')
-    which.add_argument("--all", action="store_true", help="all six kernels of the seed's table (needs --sheet)")
+    which.add_argument("--all", action="store_true", help="all six kernels of the study text's table (needs --sheet)")
     p.add_argument("--sheet", metavar="OUT.png", help="with --all: where to write the contact sheet")
     p.add_argument("--border", choices=BORDER_CHOICES, default="reflect101",
-                   help="border rule (default reflect101, as OpenCV; see cnnkit.filtering)")
+                   help="border rule (default reflect101, as OpenCV; OpenCV's and scipy's names: reflect101 is "
+                        "PyTorch's 'reflect', reflect repeats the edge pixel; see cnnkit.filtering)")
     p.add_argument("--mode", choices=("correlate", "convolve"), default="correlate",
                    help="correlate (default, as cv2.filter2D) or convolve (kernel turned 180 degrees)")
     p.add_argument("--gray", action="store_true", help="convert the input to grayscale first")
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     from ..filtering import display_rule, filter2d, to_display
     from ..io.image import WRITE_FORMATS, write_image
     from ..kernels import get_kernel
-    from ..samples import load_image
+    from ..samples import SAMPLE_PREFIX, load_image
 
     if args.all:
         if not args.sheet:
@@ -100,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"output {target} must end in one of {', '.join(WRITE_FORMATS)}")
     if not 0 < args.percentile <= 100:
         raise ValueError(f"--percentile must be in (0, 100], got {args.percentile}")
+    # up front: the result is written with Pillow, sample images come from scikit-image
+    require("PIL.Image", extra="image", purpose="cnnkit filter (reading and writing images)")
+    if str(args.input).startswith(SAMPLE_PREFIX):
+        require("skimage.data", extra="samples", purpose=f"the sample image {args.input}")
 
     image = load_image(args.input, "L" if args.gray else None)
 

@@ -25,14 +25,15 @@ def _vector(v: np.ndarray) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..filtering import display_rule
-    from ..kernels import KERNELS, SEED_KERNELS, describe, format_kernel, get_kernel, separate
+    from ..kernels import KERNELS, SEED_KERNELS, describe, format_kernel, get_kernel, seed_label_text, separate
 
     if args.name is None:
         width = max(len(n) for n in KERNELS)
-        print("Named kernels (* = in the seed's table of classic kernels):")
+        print("Named kernels (* = in the table of classic kernels of the study text, the Chinese CNN tutorial "
+              "cnnkit follows; its label in [brackets]):")
         for name, info in KERNELS.items():
             star = "*" if name in SEED_KERNELS else " "
-            label = f"  [{info.seed_label}]" if info.seed_label else ""
+            label = f"  [{seed_label_text(name)}]" if info.seed_label else ""
             print(f" {star} {name.ljust(width)}  {info.description}{label}")
         print("Parametric: gaussian:SIZE[:SIGMA] (normalised Gaussian, odd SIZE), box:SIZE (mean filter).")
         print("Show one with: cnnkit kernels NAME")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     kernel = get_kernel(args.name)
     info = KERNELS.get(args.name)
-    title = args.name + (f"  [{info.seed_label}]" if info and info.seed_label else "")
+    title = args.name + (f"  [the study text's label: {seed_label_text(args.name)}]" if info and info.seed_label else "")
     print(title)
     print(describe(args.name))
     print(f"shape {kernel.shape[0]}x{kernel.shape[1]}, sum {kernel.sum():.6g}")

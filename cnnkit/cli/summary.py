@@ -6,6 +6,8 @@ import argparse
 
 import numpy as np
 
+from .._optional import require
+
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"1,1,32,32"`` -> ``(1, 1, 32, 32)``; an argparse error naming the option otherwise."""
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         for name, entry in ZOO.items():
             print(f"{name:16s} {list(entry.input_shape)!s:18s} {entry.description}")
         return 0
+    if args.model.endswith(".safetensors"):
+        require("safetensors.numpy", extra="weights", purpose="cnnkit summary of a checkpoint")
     model, default_shape = resolve_model(args.model, args.model_name)
     shape = args.input_shape or default_shape
     if shape is None:

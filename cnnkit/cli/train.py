@@ -16,6 +16,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .._optional import require
+
 #: Options that may differ when a LeNet-5 run is resumed: none (the learning-rate schedule depends on
 #: ``epochs``, so a resumed run must keep every option of the saved one to reach the same result).
 LENET_RESUME_FREE: tuple[str, ...] = ()
@@ -42,8 +44,9 @@ def _positive_float(text: str) -> float:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (or their parent); default: "
-                   "$CNNKIT_DATA, then ~/.cache/cnnkit")
+    p.add_argument("--data-dir", metavar="DIR", help="folder with the dataset files (or the folder above "
+                   "mnist/ or mr/); only it is searched. Default: $CNNKIT_DATA/<dataset>, then "
+                   "~/.cache/cnnkit/<dataset> (MNIST is downloaded there)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<model>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run")
@@ -68,7 +71,7 @@ def register(subparsers) -> None:
 
     le = models.add_parser("lenet5", help="LeNet-5 on MNIST (32x32 inputs: digits padded by 2)",
                            description="Train LeNet-5 on MNIST. Defaults (Adam lr 2e-3 with cosine decay, batch 64, "
-                                       "8 epochs) reach about 99.2%% test accuracy.")
+                                       "8 epochs) reach about 99.2% test accuracy (seed 0; see BENCHMARKS.md).")
     _common(le)
     le.add_argument("--variant", choices=("modern", "classic"), default=None,
                     help="modern: ReLU + max pooling (default); classic: tanh + average pooling")
@@ -98,6 +101,16 @@ def register(subparsers) -> None:
     tc.add_argument("--max-norm", type=float, default=None, help="L2 max-norm of the output rows (0: off; default 3)")
     tc.add_argument("--limit", type=_positive_int, default=None, help="use a random subset of N sentences")
     tc.set_defaults(func=run_textcnn)
+    # `cnnkit train --help` lists every model's options, not only MODEL
+    p.epilog = "\n\n".join([f"{name} options (cnnkit train {name} --help):\n" + _options_text(sub)
+                             for name, sub in (("lenet5", le), ("textcnn", tc))] + [p.epilog])
+
+
+def _options_text(parser: argparse.ArgumentParser) -> str:
+    """The options section of ``parser``'s help (without its usage and description)."""
+    text = parser.format_help()
+    start = text.find("options:")
+    return text[start + len("options:"):].strip("\n") if start >= 0 else text
 
 
 def _explicit(args, keys) -> dict:
@@ -119,6 +132,10 @@ def _out_dir(args, model: str, state_file: str) -> Path:
 def run_lenet5(args) -> int:
     from ..training.fit import STATE_FILE, read_config
     from ..training.mnist import DEFAULTS, train_lenet5
+
+    # up front, not after the first epoch: checkpoints need safetensors, the feature maps matplotlib
+    require("safetensors.numpy", extra="weights", purpose="cnnkit train (checkpoints)")
+    require("matplotlib", extra="plot", purpose="cnnkit train lenet5 (the feature-map pictures)")
 
     keys = [k for k in DEFAULTS if k != "model"]
     given = _explicit(args, keys)

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .._validate import check_bool, check_generator, check_int
 from ..autograd import Tensor
 from ..random import get_generator
 
@@ -31,6 +32,9 @@ class TensorDataset:
         if not arrays:
             raise ValueError("TensorDataset: needs at least one array")
         self.arrays = tuple(_array(a) for a in arrays)
+        for i, a in enumerate(self.arrays):
+            if a.dtype == object:
+                raise TypeError(f"TensorDataset: array {i} is not numeric (dtype object: ragged lists?)")
         lengths = [a.shape[0] if a.ndim else None for a in self.arrays]
         if None in lengths or len(set(lengths)) != 1:
             raise ValueError(f"TensorDataset: all arrays must have the same first dimension, got shapes "
@@ -77,25 +81,17 @@ class DataLoader:
         self._single = False
         if isinstance(dataset, (np.ndarray, Tensor)):
             dataset, self._single = TensorDataset(dataset), True
-        elif isinstance(dataset, tuple) and dataset and all(isinstance(a, (np.ndarray, Tensor)) for a in dataset):
+        elif isinstance(dataset, tuple) and dataset and any(isinstance(a, (np.ndarray, Tensor)) for a in dataset):
+            # a tuple holding an array is a tuple of arrays (x, y), never a dataset of len(tuple) samples
             dataset = TensorDataset(*dataset)
         elif not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
             raise TypeError(f"DataLoader: dataset must be a tuple of arrays, an array, or have __len__ and "
                             f"__getitem__, got {type(dataset).__name__}")
-        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"DataLoader: {name} must be a bool, got {flag!r}")
-        if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-            generator = np.random.default_rng(int(generator))
-        elif generator is not None and not isinstance(generator, np.random.Generator):
-            raise TypeError(f"DataLoader: generator must be a numpy.random.Generator, an int seed or None, "
-                            f"got {type(generator).__name__}")
+        self.batch_size = check_int(batch_size, "batch_size", "DataLoader", minimum=1)
+        self.shuffle = check_bool(shuffle, "shuffle", "DataLoader")
+        self.drop_last = check_bool(drop_last, "drop_last", "DataLoader")
+        self.generator = check_generator(generator, owner="DataLoader", allow_seed=True)
         self.dataset = dataset
-        self.batch_size = int(batch_size)
-        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
-        self.generator = generator
         self.collate_fn = collate_fn
 
     def __len__(self) -> int:

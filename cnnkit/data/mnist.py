@@ -3,15 +3,16 @@
 ``load_mnist("train")`` -> ``(images, labels)``: ``uint8 (60000, 28, 28)`` and
 ``uint8 (60000,)``; ``"test"`` gives 10,000. Pixels are 0 (background) to 255 (ink).
 
-Where the files are looked for, in order (the first folder holding both files
-of the split wins; each file may be gzipped or raw):
+Where the files are looked for (:mod:`cnnkit.data.locate`, shared with MR; the
+first folder holding both files of the split wins; each file may be gzipped or raw):
 
-1. ``data_dir`` (the CLI's ``--data-dir``), or its ``mnist/`` subfolder;
-2. ``$CNNKIT_DATA/mnist``;
-3. the user cache, ``$XDG_CACHE_HOME/cnnkit/mnist`` (default ``~/.cache/cnnkit/mnist``).
+1. with ``data_dir`` (the CLI's ``--data-dir``): that folder or its ``mnist/``
+   subfolder, and nothing else (no download, no fall-back);
+2. otherwise ``$CNNKIT_DATA/mnist``, then the user cache,
+   ``$XDG_CACHE_HOME/cnnkit/mnist`` (default ``~/.cache/cnnkit/mnist``).
 
-When the files are in none of these and ``download=True``, the gz files are
-fetched from :data:`MIRRORS` into the cache. A download is accepted when the
+When the files are in none of these, no ``data_dir`` was given and
+``download=True``, the gz files are fetched from :data:`MIRRORS` into the cache. A download is accepted when the
 SHA-256 of the gz file is that of LeCun's original (:data:`GZ_SHA256`) or when
 the SHA-256 of its uncompressed content is that of the original payload
 (:data:`PAYLOAD_SHA256`): mirrors that re-gzip the files (as the copies in
@@ -26,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import locate
 from .download import fetch_from_mirrors, user_cache_dir
 from .idx import maybe_gunzip, read_idx
 
@@ -58,19 +60,21 @@ PAYLOAD_SHA256: dict[str, str] = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 
+#: Size of the uncompressed IDX files (a download is never inflated past it).
+PAYLOAD_BYTES: dict[str, int] = {
+    "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
+
 #: IDX magic numbers: uint8 with 3 dimensions (images) and 1 dimension (labels).
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched, in order (see the module docstring)."""
-    dirs: list[Path] = []
-    if data_dir is not None:
-        dirs += [Path(data_dir), Path(data_dir) / "mnist"]
-    if os.environ.get("CNNKIT_DATA"):
-        dirs.append(Path(os.environ["CNNKIT_DATA"]) / "mnist")
-    dirs.append(cache_dir())
-    return dirs
+    return locate.candidate_dirs("mnist", data_dir)
 
 
 def cache_dir() -> Path:
@@ -87,12 +91,8 @@ def _find(folder: Path, stem: str) -> Path | None:
 
 def find_split(split: str, data_dir: str | os.PathLike | None = None) -> tuple[Path, Path] | None:
     """``(images_path, labels_path)`` from the first folder holding both, else ``None``."""
-    images, labels = FILES[_check_split(split)]
-    for folder in candidate_dirs(data_dir):
-        found = _find(folder, images), _find(folder, labels)
-        if found[0] and found[1]:
-            return found[0], found[1]
-    return None
+    found = locate.find_files("mnist", [(stem + ".gz", stem) for stem in FILES[_check_split(split)]], data_dir)
+    return (found[0], found[1]) if found else None
 
 
 def _sha256(data: bytes) -> str:
@@ -103,7 +103,7 @@ def verify(raw: bytes, stem: str) -> None:
     """``ValueError`` unless ``raw`` is LeCun's gz file of ``stem`` or holds its original payload."""
     if _sha256(raw) == GZ_SHA256[stem]:
         return
-    got = _sha256(maybe_gunzip(raw, stem + ".gz"))
+    got = _sha256(maybe_gunzip(raw, stem + ".gz", limit=PAYLOAD_BYTES[stem]))
     if got != PAYLOAD_SHA256[stem]:
         raise ValueError(f"checksum mismatch for {stem}: uncompressed SHA-256 {got}, expected {PAYLOAD_SHA256[stem]}")
 
@@ -126,13 +126,9 @@ def download_split(split: str, mirrors: Sequence[str] = MIRRORS, progress: bool 
 
 def _not_found(split: str, data_dir, reason: str, failures: Sequence[str] = ()) -> FileNotFoundError:
     names = [n + ".gz" for pair in FILES.values() for n in pair]
-    searched = "\n".join(f"  {d}" for d in candidate_dirs(data_dir))
-    detail = ("\nDownload errors:" + "".join(f"\n  {f}" for f in failures)) if failures else ""
-    return FileNotFoundError(
-        f"MNIST {split!r} split not found ({reason}). Searched, in order:\n{searched}\n"
-        f"Put the four files {', '.join(names)} (gzipped or not) in one of these folders, "
-        f"or pass data_dir= / --data-dir, or set CNNKIT_DATA to a folder holding mnist/.{detail}"
-    )
+    details = (["Download errors:"] + list(failures)) if failures else []
+    return locate.not_found(f"MNIST {split!r} split", "mnist", [f"the four files {', '.join(names)} (gzipped or not)"],
+                            data_dir, reason, details)
 
 
 def _check_split(split: str) -> str:
@@ -156,6 +152,8 @@ def load_mnist(split: str = "train", data_dir: str | os.PathLike | None = None, 
     _check_split(split)
     found = find_split(split, data_dir)
     if found is None:
+        if data_dir is not None:
+            raise _not_found(split, data_dir, f"not in the data_dir {str(data_dir)!r}")
         if not download:
             raise _not_found(split, data_dir, "download=False")
         failures = download_split(split, mirrors, progress)

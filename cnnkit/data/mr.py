@@ -12,6 +12,7 @@ latin-1) and give 5,344 / 5,341 "lines".
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 from collections import Counter
@@ -20,7 +21,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .download import user_cache_dir
+from .._validate import check_int
+from ..io.files import read_file_bytes
+from . import locate
 
 #: File name -> label (Kim's order: positive first).
 FILES: tuple[tuple[str, int], ...] = (("rt-polarity.pos", 1), ("rt-polarity.neg", 0))
@@ -29,22 +32,34 @@ PAD, UNK = "<pad>", "<unk>"
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """``data_dir`` (or its ``mr/``), ``$CNNKIT_DATA/mr``, then ``~/.cache/cnnkit/mr``, in that order."""
-    dirs: list[Path] = []
-    if data_dir is not None:
-        dirs += [Path(data_dir), Path(data_dir) / "mr"]
-    if os.environ.get("CNNKIT_DATA"):
-        dirs.append(Path(os.environ["CNNKIT_DATA"]) / "mr")
-    dirs.append(user_cache_dir() / "mr")
-    return dirs
+    """``data_dir`` (or its ``mr/``) only, when given; else ``$CNNKIT_DATA/mr``, then
+    ``~/.cache/cnnkit/mr`` (:mod:`cnnkit.data.locate`, shared with MNIST)."""
+    return locate.candidate_dirs("mr", data_dir)
 
 
 def read_lines(path: str | Path, encoding: str = "cp1252") -> list[str]:
-    """The lines of ``path``: bytes split on ``b"\\n"`` (a final empty piece dropped), then decoded."""
-    pieces = Path(path).read_bytes().split(b"\n")
+    """The lines of ``path``: bytes split on ``b"\\n"`` (a final empty piece dropped), then decoded.
+
+    ``ValueError`` naming the file for text in UTF-16 or UTF-32 (a byte-order mark or
+    NUL bytes: decoded as 8-bit text it would be garbage) and for a byte that is not
+    valid ``encoding`` (naming the line and column). Only regular files are read.
+    """
+    data = read_file_bytes(path, "MR text file")
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) \
+            or b"\x00" in data[:4096]:
+        raise ValueError(f"{path} looks like UTF-16 or UTF-32 text (a byte-order mark or NUL bytes); MR files "
+                         f"are 8-bit text ({encoding}): convert it, e.g. iconv -f UTF-16 -t UTF-8")
+    pieces = data.split(b"\n")
     if pieces and pieces[-1] == b"":
         pieces.pop()
-    return [p.decode(encoding) for p in pieces]
+    lines = []
+    for number, piece in enumerate(pieces, start=1):
+        try:
+            lines.append(piece.decode(encoding))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}, line {number}, column {exc.start + 1}: byte 0x{piece[exc.start]:02x} is not "
+                             f"valid {encoding} text") from None
+    return lines
 
 
 def load_mr(data_dir: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray]:
@@ -53,20 +68,16 @@ def load_mr(data_dir: str | os.PathLike | None = None) -> tuple[list[str], np.nd
     Raises ``FileNotFoundError`` listing the folders searched when the two files are in none of them.
     """
     names = [name for name, _ in FILES]
-    for folder in candidate_dirs(data_dir):
-        if all((folder / n).is_file() for n in names):
-            sentences: list[str] = []
-            labels: list[int] = []
-            for name, label in FILES:
-                lines = read_lines(folder / name)
-                sentences += lines
-                labels += [label] * len(lines)
-            return sentences, np.asarray(labels, dtype=np.int64)
-    searched = "\n".join(f"  {d}" for d in candidate_dirs(data_dir))
-    raise FileNotFoundError(
-        f"MR dataset not found. Searched, in order:\n{searched}\nPut {' and '.join(names)} "
-        f"in one of these folders, or pass data_dir= / --data-dir, or set CNNKIT_DATA to a folder holding mr/."
-    )
+    found = locate.find_files("mr", [(n,) for n in names], data_dir)
+    if found is None:
+        raise locate.not_found("MR dataset", "mr", [" and ".join(names)], data_dir)
+    sentences: list[str] = []
+    labels: list[int] = []
+    for path, (_, label) in zip(found, FILES):
+        lines = read_lines(path)
+        sentences += lines
+        labels += [label] * len(lines)
+    return sentences, np.asarray(labels, dtype=np.int64)
 
 
 _NOT_KEPT = re.compile(r"[^A-Za-z0-9(),!?'`]")
@@ -115,8 +126,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_freq: int = 1) -> "Vocabulary":
-        if not isinstance(min_freq, int) or min_freq < 1:
-            raise ValueError(f"Vocabulary.build: min_freq must be a positive int, got {min_freq!r}")
+        min_freq = check_int(min_freq, "min_freq", "Vocabulary.build", minimum=1)
         counts = Counter(t for s in sentences for t in s)
         kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         return cls([PAD, UNK] + [t for t in kept if t not in (PAD, UNK)])
@@ -145,14 +155,15 @@ def pad_sequences(seqs: Sequence[Sequence[int]], max_len: int | None = None, lef
     """
     if max_len is None:
         max_len = max((len(s) for s in seqs), default=0)
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"pad_sequences: max_len must be a positive int, got {max_len!r}")
-    if not isinstance(left, int) or left < 0:
-        raise ValueError(f"pad_sequences: left must be a non-negative int, got {left!r}")
+    max_len = check_int(max_len, "max_len", "pad_sequences", minimum=1)
+    left = check_int(left, "left", "pad_sequences", minimum=0)
     out = np.zeros((len(seqs), left + max_len), dtype=np.int64)
     for i, s in enumerate(seqs):
-        s = list(s)[:max_len]
-        out[i, left:left + len(s)] = s
+        ids = np.asarray(list(s)[:max_len])
+        if ids.size and not np.issubdtype(ids.dtype, np.integer):  # 1.7 would silently become 1
+            raise TypeError(f"pad_sequences: sequence {i} must hold integer token ids, got dtype {ids.dtype} "
+                            f"(e.g. {ids.ravel()[0].item()!r})")
+        out[i, left:left + ids.size] = ids
     return out
 
 
@@ -165,9 +176,8 @@ def kfold_splits(n: int, k: int = 10, seed: int = 0,
     split is stratified: each class is dealt separately, so every fold has about
     the class proportions of the whole.
     """
-    if not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"kfold_splits: n must be a positive int, got {n!r}")
-    if not isinstance(k, (int, np.integer)) or not 2 <= k <= n:
+    n = check_int(n, "n", "kfold_splits", minimum=1)
+    if check_int(k, "k", "kfold_splits", minimum=2) > n:
         raise ValueError(f"kfold_splits: k must be an int in [2, n={n}], got {k!r}")
     rng = np.random.default_rng(seed)
     fold_of = np.empty(n, dtype=np.int64)

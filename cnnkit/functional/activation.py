@@ -6,11 +6,11 @@ maximum first, so large inputs do not overflow.
 """
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
+from .._validate import check_dim, check_int, check_number
 from ..autograd import Function, Tensor
 from ._validate import as_input
 
@@ -55,7 +55,7 @@ class Sigmoid(Function):
 
     def forward(self, x):
         with np.errstate(over="ignore"):
-            out = np.exp(-x)
+            out = np.asarray(np.exp(-x))  # an array also for 0-d input (NumPy gives a scalar)
         out += 1
         np.reciprocal(out, out=out)
         self.out = out
@@ -85,6 +85,9 @@ class Softmax(Function):
 
     def forward(self, x, dim):
         self.dim = dim
+        if x.size == 0:  # an empty axis: an empty result, as PyTorch
+            self.out = np.empty_like(x)
+            return self.out
         e = np.exp(x - x.max(axis=dim, keepdims=True))
         e /= e.sum(axis=dim, keepdims=True)
         self.out = e
@@ -102,6 +105,9 @@ class LogSoftmax(Function):
 
     def forward(self, x, dim):
         self.dim = dim
+        if x.size == 0:  # an empty axis: an empty result, as PyTorch
+            self.out = np.empty_like(x)
+            return self.out
         z = x - x.max(axis=dim, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=dim, keepdims=True))
         self.out = z
@@ -126,27 +132,22 @@ class MaxAlong(Function):
 
 
 # ------------------------------------------------------------------ functions
-def _check_dim(fn_name: str, x: Tensor, dim) -> int:
-    nd = max(x.ndim, 1)
-    if not isinstance(dim, numbers.Integral) or isinstance(dim, bool):
-        raise TypeError(f"{fn_name}: dim must be an int, got {dim!r}")
-    if not -nd <= dim < nd:
-        raise ValueError(f"{fn_name}: dim={dim} is out of range for an input of {x.ndim} dimensions")
-    return int(dim) % nd
-
-
-def _softmax_dim(fn_name: str, x: Tensor, dim) -> int:
+def _softmax_input(fn_name: str, input, dim, dtype) -> tuple[Tensor, int]:
+    """The input (cast to ``dtype`` first, as PyTorch) and its checked ``dim``."""
+    x = as_input(input, "input", fn_name)
+    if dtype is not None:
+        try:
+            target = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"{fn_name}: dtype must be a NumPy floating dtype or None, got {dtype!r}") from None
+        if not np.issubdtype(target, np.floating):
+            raise TypeError(f"{fn_name}: dtype must be a floating dtype, got {target}")
+        x = x.astype(target) if x.dtype != target else x
     if dim is None:  # PyTorch's legacy implicit choice, with its warning
         warnings.warn(f"Implicit dimension choice for {fn_name} has been deprecated. "
                       "Change the call to include dim=X as an argument.", UserWarning, stacklevel=3)
         dim = 0 if x.ndim in (0, 1, 3) else 1
-    return _check_dim(fn_name, x, dim)
-
-
-def _number(fn_name: str, name: str, value) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{fn_name}: {name} must be a number, got {value!r}")
-    return float(value)
+    return x, check_dim(dim, x.ndim, owner=fn_name)
 
 
 def relu(input) -> Tensor:
@@ -161,7 +162,7 @@ def relu(input) -> Tensor:
 
 def leaky_relu(input, negative_slope: float = 0.01) -> Tensor:
     """``x if x > 0 else negative_slope * x``, as ``torch.nn.functional.leaky_relu``."""
-    slope = _number("leaky_relu", "negative_slope", negative_slope)
+    slope = check_number(negative_slope, "negative_slope", "leaky_relu")
     return LeakyReLU.apply(as_input(input, "input", "leaky_relu"), slope=slope)
 
 
@@ -177,26 +178,28 @@ def sigmoid(input) -> Tensor:
 
 def elu(input, alpha: float = 1.0) -> Tensor:
     """``x if x > 0 else alpha * (exp(x) - 1)``, as ``torch.nn.functional.elu``."""
-    return ELU.apply(as_input(input, "input", "elu"), alpha=_number("elu", "alpha", alpha))
+    return ELU.apply(as_input(input, "input", "elu"), alpha=check_number(alpha, "alpha", "elu"))
 
 
-def softmax(input, dim: int | None = None) -> Tensor:
+def softmax(input, dim: int | None = None, dtype=None) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim``, as ``torch.nn.functional.softmax``
-    (computed as ``exp(x - max)`` so it never overflows).
+    (computed as ``exp(x - max)`` so it never overflows). ``dtype`` (e.g. ``np.float64``)
+    casts the input first, as PyTorch (the gradient flows back through the cast).
+    An empty ``dim`` gives an empty result.
 
     >>> import numpy as np
     >>> softmax(np.array([[0., np.log(3.)]]), dim=1).numpy()
     array([[0.25, 0.75]])
     """
-    x = as_input(input, "input", "softmax")
-    return Softmax.apply(x, dim=_softmax_dim("softmax", x, dim))
+    x, dim = _softmax_input("softmax", input, dim, dtype)
+    return Softmax.apply(x, dim=dim)
 
 
-def log_softmax(input, dim: int | None = None) -> Tensor:
+def log_softmax(input, dim: int | None = None, dtype=None) -> Tensor:
     """``x_i - log(sum_j exp(x_j))`` along ``dim``, as ``torch.nn.functional.log_softmax``
-    (log-sum-exp with the maximum subtracted first)."""
-    x = as_input(input, "input", "log_softmax")
-    return LogSoftmax.apply(x, dim=_softmax_dim("log_softmax", x, dim))
+    (log-sum-exp with the maximum subtracted first); ``dtype`` as in :func:`softmax`."""
+    x, dim = _softmax_input("log_softmax", input, dim, dtype)
+    return LogSoftmax.apply(x, dim=dim)
 
 
 def maxout(input, pieces: int, dim: int = 1) -> Tensor:
@@ -213,13 +216,10 @@ def maxout(input, pieces: int, dim: int = 1) -> Tensor:
     array([[4., 3.]])
     """
     x = as_input(input, "input", "maxout")
-    if not isinstance(pieces, numbers.Integral) or isinstance(pieces, bool):
-        raise TypeError(f"maxout: pieces must be a positive int, got {pieces!r}")
-    if pieces < 1:
-        raise ValueError(f"maxout: pieces must be a positive int, got {pieces!r}")
+    pieces = check_int(pieces, "pieces", "maxout", minimum=1)
     if x.ndim == 0:
         raise ValueError("maxout: input must have at least one dimension")
-    dim = _check_dim("maxout", x, dim)
+    dim = check_dim(dim, x.ndim, owner="maxout")
     channels = x.shape[dim]
     if channels % pieces:
         raise ValueError(f"maxout: the number of channels {channels} (input dimension {dim}) is not "

@@ -12,18 +12,39 @@ Beyond PyTorch (TensorFlow/Keras semantics, see :mod:`cnnkit._core.window`):
 
 Depthwise convolution is ``groups=in_channels`` (depth multiplier
 ``out_channels // in_channels``); dilated (atrous) convolution is ``dilation > 1``.
+
+Empty inputs: an empty batch gives an empty batch; zero input channels give the
+empty sum, ``0`` (+ bias), of shape ``(N, out_channels, *out)`` (as ``linear`` with
+zero in_features does in PyTorch; PyTorch's convolutions return a ``(N, 0, *out)``
+tensor there instead, a deliberate difference); zero output channels give ``(N, 0, *out)``.
 """
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 
 from .._core import conv as core
+from .._validate import check_int
 from .._core.window import (as_tuple, conv_output_shape, resolve_padding, same_pads,
                             transposed_output_shape)
 from ..autograd import Function, Tensor
 from ._validate import as_input, check_dtype_match
+
+
+def _empty_sum(x: np.ndarray, w: np.ndarray, b, out_channels: int, out_shape) -> np.ndarray:
+    """The convolution when the batch or a channel count is 0: every output is an
+    empty sum, 0 (+ bias)."""
+    out = np.zeros((x.shape[0], out_channels) + tuple(out_shape), dtype=x.dtype)
+    if b is not None:
+        out += b.reshape((1, -1) + (1,) * len(out_shape))
+    return out
+
+
+def _empty_grads(self, gy):
+    """Gradients of :func:`_empty_sum`: zeros for input and weight, the summed output gradient for the bias."""
+    x, w = self.saved
+    need_x, need_w, need_b = self.needs_input_grad[:3]
+    return (np.zeros_like(x) if need_x else None, np.zeros_like(w) if need_w else None,
+            gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need_b else None)
 
 
 class ConvNd(Function):
@@ -32,10 +53,14 @@ class ConvNd(Function):
     def forward(self, x, w, b, stride, pads, dilation, groups, out_shape):
         self.save(x, w)
         self.params = (stride, pads, dilation, groups)
+        if x.size == 0 or w.size == 0:
+            return _empty_sum(x, w, b, w.shape[0], out_shape)
         return core.conv_nd(x, w, stride, pads, dilation, groups, out_shape, bias=b)
 
     def backward(self, gy):
         x, w = self.saved
+        if x.size == 0 or w.size == 0:
+            return _empty_grads(self, gy)
         stride, pads, dilation, groups = self.params
         need_x, need_w, need_b = self.needs_input_grad[:3]
         gx = core.conv_transpose_nd(gy, w, x.shape[2:], stride, pads, dilation, groups) if need_x else None
@@ -50,10 +75,14 @@ class ConvTransposeNd(Function):
     def forward(self, x, w, b, stride, pads, dilation, groups, out_shape):
         self.save(x, w)
         self.params = (stride, pads, dilation, groups)
+        if x.size == 0 or w.size == 0:
+            return _empty_sum(x, w, b, w.shape[1] * groups, out_shape)
         return core.conv_transpose_nd(x, w, out_shape, stride, pads, dilation, groups, bias=b)
 
     def backward(self, gy):
         x, w = self.saved
+        if x.size == 0 or w.size == 0:
+            return _empty_grads(self, gy)
         stride, pads, dilation, groups = self.params
         need_x, need_w, need_b = self.needs_input_grad[:3]
         # the adjoint of a transposed convolution is the convolution with the same weight
@@ -61,14 +90,6 @@ class ConvTransposeNd(Function):
         gw = core.conv_weight_grad(gy, x, w.shape[2:], stride, pads, dilation, groups) if need_w else None
         gb = gy.sum(axis=(0,) + tuple(range(2, gy.ndim))) if need_b else None
         return gx, gw, gb
-
-
-def _check_groups(fn_name, groups) -> int:
-    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool):
-        raise TypeError(f"{fn_name}: groups must be a positive int, got {groups!r}")
-    if groups < 1:
-        raise ValueError(f"{fn_name}: groups must be a positive int, got {groups!r}")
-    return int(groups)
 
 
 def _prepare(fn_name, n, input, weight, bias, groups, transposed):
@@ -85,7 +106,7 @@ def _prepare(fn_name, n, input, weight, bias, groups, transposed):
     if unbatched:
         x = x.unsqueeze(0)
     check_dtype_match(fn_name, input=x, weight=w)
-    groups = _check_groups(fn_name, groups)
+    groups = check_int(groups, "groups", fn_name, minimum=1)
     c_in = x.shape[1]
     if transposed:
         if w.shape[0] != c_in:
@@ -190,7 +211,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 
     >>> import numpy as np
     >>> x = np.arange(25.).reshape(1, 1, 5, 5)
-    >>> conv2d(x, np.ones((1, 1, 3, 3)), stride=2).shape   # the seed's 5x5 -> 2x2 example
+    >>> conv2d(x, np.ones((1, 1, 3, 3)), stride=2).shape   # the study text's 5x5 -> 2x2 example
     (1, 1, 2, 2)
     """
     return _conv(2, "conv2d", input, weight, bias, stride, padding, dilation, groups)

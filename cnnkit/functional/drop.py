@@ -5,10 +5,9 @@ evaluation is the identity. Random draws come from a NumPy ``Generator``
 """
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._validate import check_bool, check_generator, check_number
 from ..autograd import Function, Tensor
 from ..random import get_generator
 from ._validate import as_input
@@ -26,11 +25,7 @@ class Dropout(Function):
 
 
 def _check_p(fn_name: str, p) -> float:
-    if not isinstance(p, numbers.Real) or isinstance(p, bool):
-        raise TypeError(f"{fn_name}: p must be a number in [0, 1], got {p!r}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{fn_name}: dropout probability p has to be between 0 and 1, but got p={p!r}")
-    return float(p)
+    return check_number(p, "p (the dropout probability)", fn_name, minimum=0, maximum=1)
 
 
 def _mask(shape: tuple[int, ...], p: float, dtype, generator) -> np.ndarray:
@@ -48,9 +43,8 @@ def _mask(shape: tuple[int, ...], p: float, dtype, generator) -> np.ndarray:
 def _dropout(fn_name: str, input, p, training, generator, mask_shape) -> Tensor:
     x = as_input(input, "input", fn_name)
     p = _check_p(fn_name, p)
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{fn_name}: training must be a bool, got {training!r}")
-    if not training or p == 0.0:
+    check_generator(generator, owner=fn_name)
+    if not check_bool(training, "training", fn_name) or p == 0.0:
         return x
     return Dropout.apply(x, mask=_mask(mask_shape(x), p, x.dtype.type, generator))
 

@@ -12,11 +12,11 @@ smoothing term), so it has no backward of its own.
 """
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
+from .._validate import check_int, check_number
 from ..autograd import Function, Tensor
 from ..autograd.basic_ops import unbroadcast
 from .activation import log_softmax
@@ -129,6 +129,8 @@ def _class_targets(fn_name: str, target, x_shape: tuple[int, ...], ignore_index:
     if t.shape != expected:
         raise ValueError(f"{fn_name}: target must have shape {expected} for input of shape {x_shape}, got {t.shape}")
     n_cls = x_shape[1]
+    if n_cls == 0:
+        raise ValueError(f"{fn_name}: input of shape {x_shape} has no classes (dimension 1 is empty)")
     bad = (t != ignore_index) & ((t < 0) | (t >= n_cls))
     if bad.any():
         raise ValueError(f"{fn_name}: target contains class {int(t[bad].ravel()[0])}, out of range for "
@@ -143,12 +145,6 @@ def _unbatched(fn_name: str, x: Tensor) -> bool:
     return x.ndim == 1
 
 
-def _check_int(fn_name: str, name: str, value) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{fn_name}: {name} must be an int, got {value!r}")
-    return int(value)
-
-
 # ---------------------------------------------------------------- functions
 def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood, as ``torch.nn.functional.nll_loss``: ``input (N, C, *)``
@@ -161,7 +157,7 @@ def nll_loss(input, target, weight=None, *, ignore_index: int = -100, reduction:
     fn = "nll_loss"
     x = as_input(input, "input", fn)
     reduction = _reduction(fn, reduction)
-    ignore_index = _check_int(fn, "ignore_index", ignore_index)
+    ignore_index = check_int(ignore_index, "ignore_index", fn)
     unbatched = _unbatched(fn, x)
     t_in = target.data if isinstance(target, Tensor) else np.asarray(target)
     if unbatched:
@@ -192,10 +188,8 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
     fn = "cross_entropy"
     x = as_input(input, "input", fn)
     reduction = _reduction(fn, reduction)
-    ignore_index = _check_int(fn, "ignore_index", ignore_index)
-    if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{fn}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
-    eps = float(label_smoothing)
+    ignore_index = check_int(ignore_index, "ignore_index", fn)
+    eps = check_number(label_smoothing, "label_smoothing", fn, minimum=0, maximum=1)
     unbatched = _unbatched(fn, x)
     class_dim = 0 if unbatched else 1
     n_cls = x.shape[class_dim]
@@ -217,8 +211,10 @@ def cross_entropy(input, target, weight=None, *, ignore_index: int = -100, reduc
             w_b = weight.reshape(w_b.shape)
         prod = logp * q if w_b is None else logp * q * w_b
         loss = -prod.sum(dim=class_dim)
-        if reduction == "mean":
-            return _total(loss) / max(x.size // n_cls, 1)
+        if reduction == "mean":  # over the N * prod(*) positions: 0 / 0 = nan for an empty batch, as PyTorch
+            positions = int(np.prod(x.shape[:class_dim] + x.shape[class_dim + 1:]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return _total(loss) / np.asarray(positions, dtype=x.dtype)
         return _reduce(loss, reduction)
 
     nll = nll_loss(logp, t_arr, weight, ignore_index=ignore_index, reduction=reduction)

@@ -20,6 +20,7 @@ import numbers
 
 import numpy as np
 
+from .._validate import check_bool, check_number
 from ..autograd import Function, Tensor
 from ._validate import as_input, check_dtype_match
 
@@ -58,8 +59,8 @@ class BatchNorm(Function):
             if running_var is not None:
                 running_var *= 1 - momentum
                 running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype, copy=False)
-        else:
-            mean = running_mean.astype(x.dtype, copy=False)
+        else:  # a copy: the running statistics may be updated in place before backward runs
+            mean = running_mean.astype(x.dtype, copy=True)
             var = running_var.astype(x.dtype, copy=False)
             centered = None
         inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
@@ -187,25 +188,25 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if x.ndim < 2:
         raise ValueError(f"{fn}: input must have at least 2 dimensions (N, C, *), got shape {x.shape}")
     c = x.shape[1]
+    if c == 0:
+        raise ValueError(f"{fn}: input of shape {x.shape} has no channels (dimension 1 is empty)")
     rm = _stat_array(running_mean, "running_mean", c)
     rv = _stat_array(running_var, "running_var", c)
     w = _affine(weight, "weight", fn, x, (c,))
     b = _affine(bias, "bias", fn, x, (c,))
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"{fn}: training must be a bool, got {training!r}")
+    training = check_bool(training, "training", fn)
     if momentum is None:
         raise TypeError(f"{fn}: momentum must be a float; momentum=None (cumulative moving average) needs "
                         "the number of batches seen, kept by the BatchNorm modules")
-    momentum = float(momentum)
-    if not isinstance(eps, numbers.Real) or eps < 0:
-        raise ValueError(f"{fn}: eps must be a non-negative number, got {eps!r}")
+    momentum = check_number(momentum, "momentum", fn)
+    eps = check_number(eps, "eps", fn, minimum=0)
     if training:
         if x.size // max(c, 1) <= 1:
             raise ValueError(f"{fn}: expected more than 1 value per channel when training, got input shape {x.shape}")
     elif rm is None or rv is None:
         raise ValueError(f"{fn}: running_mean and running_var are required when training=False")
-    return BatchNorm.apply(x, w, b, running_mean=rm, running_var=rv, training=bool(training),
-                           momentum=momentum, eps=float(eps))
+    return BatchNorm.apply(x, w, b, running_mean=rm, running_var=rv, training=training,
+                           momentum=momentum, eps=eps)
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5) -> Tensor:
@@ -229,9 +230,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != shape:
         raise ValueError(f"{fn}: normalized_shape={shape} must equal the trailing dimensions of the input, "
                          f"got input shape {x.shape}")
-    if not isinstance(eps, numbers.Real) or eps < 0:
-        raise ValueError(f"{fn}: eps must be a non-negative number, got {eps!r}")
+    eps = check_number(eps, "eps", fn, minimum=0)
     w = _affine(weight, "weight", fn, x, shape)
     b = _affine(bias, "bias", fn, x, shape)
-    return LayerNorm.apply(x, w, b, k=k, eps=float(eps))
+    return LayerNorm.apply(x, w, b, k=k, eps=eps)
 

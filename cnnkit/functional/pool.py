@@ -23,22 +23,24 @@ import numpy as np
 
 from .._core import pool as core
 from .._core.window import as_tuple
-from ..autograd import Function, Tensor, is_grad_enabled
+from .._validate import check_bool, check_int
+from ..autograd import Function, Tensor
 from ._validate import as_input
 
 
 # ------------------------------------------------------------------ Functions
 class MaxPoolNd(Function):
-    """Max pooling of ``(N, C, *S)``; stores the argmax (kernel position) for backward."""
+    """Max pooling of ``(N, C, *S)``; stores the argmax (kernel position) for backward.
+    With ``return_indices`` forward returns ``(out, indices)`` (PyTorch's flat indices)."""
 
-    def forward(self, x, kernel, stride, pads, dilation, out_shape, keep_argmax, indices_sink=None):
+    def forward(self, x, kernel, stride, pads, dilation, out_shape, return_indices):
         self.in_spatial = x.shape[2:]
         self.params = (kernel, stride, pads, dilation)
         out, self.argmax = core.max_pool_forward(x, kernel, stride, pads, dilation, out_shape,
-                                                 with_argmax=keep_argmax or indices_sink is not None)
-        if indices_sink is not None:
-            indices_sink.append(core.argmax_to_indices(self.argmax, self.in_spatial, kernel, stride, pads, dilation))
-        return out
+                                                 with_argmax=self.recording or return_indices)
+        if not return_indices:
+            return out
+        return out, core.argmax_to_indices(self.argmax, self.in_spatial, kernel, stride, pads, dilation)
 
     def backward(self, g):
         kernel, stride, pads, dilation = self.params
@@ -70,32 +72,28 @@ class AdaptiveAvgPoolNd(Function):
 
 
 class AdaptiveMaxPoolNd(Function):
-    """Maximum over adaptive windows; the gradient goes to each window's first maximum."""
+    """Maximum over adaptive windows; the gradient goes to each window's first maximum.
+    With ``return_indices`` forward returns ``(out, indices)``."""
 
-    def forward(self, x, out_shape, indices_sink=None):
+    def forward(self, x, out_shape, return_indices):
         self.in_spatial = x.shape[2:]
         out, self.flat = core.adaptive_max_forward(x, out_shape)
-        if indices_sink is not None:
-            indices_sink.append(self.flat)
-        return out
+        return (out, self.flat.copy()) if return_indices else out
 
     def backward(self, g):
         return (core.scatter_flat(g, self.flat, self.in_spatial),)
 
 
 # ----------------------------------------------------------------- arguments
-def _check_bool(value, name: str, fn_name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{fn_name}: {name} must be a bool, got {value!r}")
-    return bool(value)
-
-
 def _batched(fn_name: str, n: int, input) -> tuple[Tensor, bool]:
     x = as_input(input, "input", fn_name)
     if x.ndim not in (n + 1, n + 2):
         raise ValueError(f"{fn_name}: input must have {n + 2} dimensions (N, C, *spatial) "
                          f"or {n + 1} (C, *spatial), got shape {x.shape}")
     unbatched = x.ndim == n + 1
+    if 0 in x.shape[-(n + 1):]:  # as PyTorch: only the batch may be empty
+        raise ValueError(f"{fn_name}: input must have non-zero channels and spatial sizes (only the batch "
+                         f"may be empty), got shape {x.shape}")
     return (x.unsqueeze(0) if unbatched else x), unbatched
 
 
@@ -105,7 +103,7 @@ def _window_args(fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mod
         as_tuple(stride, n, "stride", minimum=1)
     padding = as_tuple(padding, n, "padding", minimum=0)
     dilation = as_tuple(dilation, n, "dilation", minimum=1)
-    ceil_mode = _check_bool(ceil_mode, "ceil_mode", fn_name)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode", fn_name)
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ValueError(f"{fn_name}: padding must be at most half of kernel_size, got padding={padding} "
                          f"and kernel_size={kernel}")
@@ -117,10 +115,6 @@ def _window_args(fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mod
     return kernel, stride, padding, dilation, ceil_mode, pads, out_shape
 
 
-def _needs_grad(x: Tensor) -> bool:
-    return x.requires_grad and is_grad_enabled()
-
-
 def _unbatch(t: Tensor, unbatched: bool) -> Tensor:
     return t.squeeze(0) if unbatched else t
 
@@ -130,15 +124,12 @@ def _max_pool(n, fn_name, input, kernel_size, stride, padding, dilation, ceil_mo
     x, unbatched = _batched(fn_name, n, input)
     kernel, stride, _, dilation, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, dilation, ceil_mode)
-    return_indices = _check_bool(return_indices, "return_indices", fn_name)
-    sink: list | None = [] if return_indices else None
-    out = MaxPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation, out_shape=out_shape,
-                          keep_argmax=_needs_grad(x), indices_sink=sink)
-    out = _unbatch(out, unbatched)
+    return_indices = check_bool(return_indices, "return_indices", fn_name)
+    result = MaxPoolNd.apply(x, kernel=kernel, stride=stride, pads=pads, dilation=dilation, out_shape=out_shape,
+                             return_indices=return_indices)
     if not return_indices:
-        return out
-    indices = sink[0][0] if unbatched else sink[0]
-    return out, Tensor._wrap(indices)
+        return _unbatch(result, unbatched)
+    return tuple(_unbatch(t, unbatched) for t in result)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -179,9 +170,8 @@ def _avg_pool(n, fn_name, input, kernel_size, stride, padding, ceil_mode, count_
     x, unbatched = _batched(fn_name, n, input)
     kernel, stride, padding, _, _, pads, out_shape = _window_args(
         fn_name, n, x, kernel_size, stride, padding, 1, ceil_mode)
-    count_include_pad = _check_bool(count_include_pad, "count_include_pad", fn_name)
-    if divisor_override is not None and (not isinstance(divisor_override, numbers.Integral)
-                                         or isinstance(divisor_override, bool) or divisor_override == 0):
+    count_include_pad = check_bool(count_include_pad, "count_include_pad", fn_name)
+    if divisor_override is not None and check_int(divisor_override, "divisor_override", fn_name) == 0:
         raise ValueError(f"{fn_name}: divisor_override must be a non-zero int or None, got {divisor_override!r}")
     divisor = core.avg_divisor(x.shape[2:], kernel, stride, padding, out_shape, count_include_pad,
                                divisor_override, x.dtype)
@@ -253,12 +243,11 @@ def _adaptive_avg(n, fn_name, input, output_size) -> Tensor:
 def _adaptive_max(n, fn_name, input, output_size, return_indices):
     x, unbatched = _batched(fn_name, n, input)
     out_shape = _output_size(fn_name, n, output_size, x.shape[2:])
-    return_indices = _check_bool(return_indices, "return_indices", fn_name)
-    sink: list | None = [] if return_indices else None
-    out = _unbatch(AdaptiveMaxPoolNd.apply(x, out_shape=out_shape, indices_sink=sink), unbatched)
+    return_indices = check_bool(return_indices, "return_indices", fn_name)
+    result = AdaptiveMaxPoolNd.apply(x, out_shape=out_shape, return_indices=return_indices)
     if not return_indices:
-        return out
-    return out, Tensor._wrap(sink[0][0] if unbatched else sink[0])
+        return _unbatch(result, unbatched)
+    return tuple(_unbatch(t, unbatched) for t in result)
 
 
 def adaptive_avg_pool1d(input, output_size) -> Tensor:

@@ -1,10 +1,10 @@
 """Embedding lookup: integer indices select rows of a weight matrix."""
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
+from .._validate import check_int
 from ..autograd import Function, Tensor
 from ._validate import as_input
 
@@ -52,8 +52,7 @@ def embedding(input, weight, padding_idx: int | None = None) -> Tensor:
         raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {w.shape}")
     num = w.shape[0]
     if padding_idx is not None:
-        if not isinstance(padding_idx, numbers.Integral) or isinstance(padding_idx, bool):
-            raise TypeError(f"embedding: padding_idx must be an int or None, got {padding_idx!r}")
+        padding_idx = check_int(padding_idx, "padding_idx", "embedding")
         if not -num <= padding_idx < num:
             raise ValueError(f"embedding: padding_idx={padding_idx} must be within num_embeddings={num}")
         padding_idx = int(padding_idx) % num

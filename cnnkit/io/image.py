@@ -7,16 +7,21 @@
   ``os.replace``): a failed write never leaves a partial file behind.
 
 Errors name the path: ``FileNotFoundError`` for a missing file, ``ValueError``
-for a file that is not an image or is truncated / corrupt.
+for a file that is not an image, is truncated / corrupt, is a decompression bomb
+(more pixels than Pillow's ``MAX_IMAGE_PIXELS``), a float image cnnkit cannot
+represent, or not a regular file (a FIFO would block).
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .._optional import require
 from .atomic import atomic_write
+from .files import check_regular_file
 
 __all__ = ["read_image", "write_image", "to_uint8", "to_mode", "rgb_to_gray", "WRITE_FORMATS"]
 
@@ -25,11 +30,7 @@ WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
 def _pil():
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading and writing images needs Pillow: pip install cnnkit[image]") from exc
-    return Image
+    return require("PIL.Image", extra="image", purpose="reading and writing images")
 
 
 # ------------------------------------------------------------------ conversions
@@ -79,39 +80,46 @@ def read_image(path, mode: Optional[str] = None) -> np.ndarray:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` is a folder, not an image, or truncated / corrupt.
-        ImportError: Pillow is missing (``pip install cnnkit[image]``).
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: ``path`` is not an image, truncated / corrupt, too large
+            (a decompression bomb), a float image outside 0..65535, or a FIFO / device.
+        MissingDependency: Pillow is missing (``pip install -e ".[image]"``).
     """
     if mode not in (None, "L", "RGB"):
         raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
     Image = _pil()
     from PIL import ImageOps, UnidentifiedImageError
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"image file not found: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not an image file")
+    path = check_regular_file(path, "image file")
     try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that: refuse those too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                img = ImageOps.exif_transpose(img)
     except PermissionError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"{path} is too large to decode safely (more than Pillow's MAX_IMAGE_PIXELS = "
+                         f"{Image.MAX_IMAGE_PIXELS} pixels; a decompression bomb?): {exc}") from None
     except UnidentifiedImageError:
         raise ValueError(f"{path} is not an image Pillow can read (expected PNG or JPEG)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ValueError(f"{path} is truncated or corrupt and cannot be decoded: {exc}") from exc
-    return to_mode(_pil_to_array(img), mode)
+    return to_mode(_pil_to_array(img, path), mode)
 
 
-def _pil_to_array(img) -> np.ndarray:
+def _pil_to_array(img, path: Path) -> np.ndarray:
     if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
         return np.asarray(img).astype(np.uint16)
     if img.mode in ("I", "F"):
         arr = np.asarray(img)
         if arr.size and (arr.min() < 0 or arr.max() > 65535 or (img.mode == "F" and np.any(arr != np.rint(arr)))):
-            raise ValueError(f"image mode {img.mode} with values outside uint16 is not supported")
+            kind = "32-bit float" if img.mode == "F" else "32-bit integer"
+            raise ValueError(f"{path}: {kind} images (Pillow mode {img.mode}, e.g. a float TIFF) with values "
+                             f"outside the integers 0..65535 are not supported (values {arr.min():g}..{arr.max():g}); "
+                             f"cnnkit reads 8- and 16-bit images")
         return arr.astype(np.uint16)
     if img.mode in ("L", "1", "LA", "La"):
         return np.asarray(img.convert("L"))

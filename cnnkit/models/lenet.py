@@ -17,6 +17,7 @@ import hashlib
 from pathlib import Path
 
 from .. import nn
+from .._validate import check_int
 
 VARIANTS = ("modern", "classic")
 
@@ -35,8 +36,7 @@ class LeNet5(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"lenet5: variant must be one of {VARIANTS}, got {variant!r}")
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
-            raise ValueError(f"lenet5: num_classes must be a positive int, got {num_classes!r}")
+        num_classes = check_int(num_classes, "num_classes", "lenet5", minimum=1)
         self.variant, self.num_classes = variant, num_classes
         act = nn.ReLU if variant == "modern" else nn.Tanh
         pool = nn.MaxPool2d if variant == "modern" else nn.AvgPool2d

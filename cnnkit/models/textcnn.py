@@ -23,6 +23,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from .._validate import check_int
 from ..autograd import cat, no_grad
 
 HEADS = ("linear", "ln", "bn")
@@ -50,8 +51,7 @@ class TextCNN(nn.Module):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embed_dim", embed_dim), ("maps", maps),
                             ("num_classes", num_classes)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"textcnn: {name} must be a positive int, got {value!r}")
+            check_int(value, name, "textcnn", minimum=1)
         windows = tuple(windows)
         if not windows or not all(isinstance(h, (int, np.integer)) and h >= 1 for h in windows):
             raise ValueError(f"textcnn: windows must be a non-empty sequence of positive ints, got {windows!r}")
@@ -83,6 +83,7 @@ class TextCNN(nn.Module):
         """Kim's constraint: rows of ``fc.weight`` with L2 norm above ``max_norm`` are scaled down to it."""
         with no_grad():
             renorm_(self.fc.weight.data, max_norm, dim=0)
+            self.fc.weight._bump_version()
 
     def extra_repr(self) -> str:
         return f"windows={self.windows}, head={self.head!r}"

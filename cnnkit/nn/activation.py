@@ -6,6 +6,7 @@ tensor (the values are the same).
 from __future__ import annotations
 
 from .. import functional as F
+from .._validate import check_int
 from .module import Module
 
 
@@ -95,8 +96,7 @@ class Maxout(Module):
 
     def __init__(self, pieces: int, dim: int = 1):
         super().__init__()
-        if not isinstance(pieces, int) or isinstance(pieces, bool) or pieces < 1:
-            raise ValueError(f"Maxout: pieces must be a positive int, got {pieces!r}")
+        pieces = check_int(pieces, "pieces", "Maxout", minimum=1)
         self.pieces, self.dim = pieces, dim
 
     def forward(self, x):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._validate import check_int
 from .._core.window import as_tuple, resolve_padding
 from ..autograd import Tensor
 from . import init
@@ -29,8 +30,7 @@ class _ConvNd(Module):
         super().__init__()
         n = self.n_spatial
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be a positive int, got {value!r}")
+            check_int(value, name, type(self).__name__, minimum=1)
         if in_channels % groups:
             raise ValueError(f"{type(self).__name__}: in_channels={in_channels} is not divisible by groups={groups}")
         if out_channels % groups:

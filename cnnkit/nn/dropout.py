@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._validate import check_generator
 from ..functional.drop import _check_p
 from .module import Module
 
@@ -13,7 +14,7 @@ class _DropoutNd(Module):
         super().__init__()
         self.p = _check_p(type(self).__name__, p)
         self.inplace = inplace  # accepted for PyTorch compatibility; the result is always a new tensor
-        self.generator = generator
+        self.generator = check_generator(generator, owner=type(self).__name__)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._validate import check_int
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -14,10 +15,9 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, generator=None):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        in_features = check_int(in_features, "in_features", "Linear", minimum=1)
+        out_features = check_int(out_features, "out_features", "Linear", minimum=1)
+        self.in_features, self.out_features = in_features, out_features
         weight = np.empty((out_features, in_features), dtype=dtype)
         b = np.empty(out_features, dtype=dtype) if bias else None
         init.default_layer_init_(weight, b, in_features, generator)

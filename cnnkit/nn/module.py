@@ -12,6 +12,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
+from .._validate import check_bool
 from ..autograd import Tensor
 from .parameter import Parameter
 
@@ -246,10 +247,9 @@ class Module:
     # ------------------------------------------------------------------ state
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (dropout active, batch norm uses batch statistics) on all modules."""
-        if not isinstance(mode, (bool, np.bool_)):
-            raise TypeError(f"train(): mode must be a bool, got {mode!r}")
+        mode = check_bool(mode, "mode", "train()")
         for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+            object.__setattr__(m, "training", mode)
         return self
 
     def eval(self) -> "Module":
@@ -333,9 +333,18 @@ class Module:
         ``np.asarray`` takes; they are cast to the existing array's dtype. Every
         shape must match (``ValueError`` naming the key and both shapes, also with
         ``strict=False``); with ``strict`` the key sets must match too
-        (``ValueError`` listing the missing and unexpected keys). Nothing is
-        changed when an error is raised. Returns ``(missing_keys, unexpected_keys)``.
+        (``ValueError`` listing the missing and unexpected keys). Every value is
+        converted before the first one is written, so nothing is changed when an
+        error is raised. Returns ``(missing_keys, unexpected_keys)``.
         """
+        commit, keys = self._plan_load_state_dict(state_dict, strict)
+        commit()
+        return keys
+
+    def _plan_load_state_dict(self, state_dict, strict: bool = True):
+        """Check and convert ``state_dict`` without changing anything: returns
+        ``(commit, IncompatibleKeys)``, ``commit()`` writing the converted values
+        (it cannot fail). Lets a caller check several pieces before applying any."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"load_state_dict: state_dict must be a mapping of names to arrays, "
                             f"got {type(state_dict).__name__}")
@@ -358,13 +367,23 @@ class Module:
                 errors.append(f"size mismatch for {key}: the state_dict has shape {tuple(value.shape)}, "
                               f"the {kind} in the current model has shape {tuple(target.shape)}")
                 continue
-            updates.append((target, value))
+            try:  # convert now, so that a bad value fails before anything is changed
+                converted = np.array(value, dtype=target.dtype, copy=True)
+            except (TypeError, ValueError) as exc:
+                errors.append(f"value for {key} cannot be converted to the {kind}'s dtype {target.dtype} "
+                              f"(got dtype {value.dtype}: {exc})")
+                continue
+            updates.append((target, converted, mod._parameters[n] if kind == "parameter" else None))
         if errors:
             raise ValueError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                              + "\n\t".join(errors))
-        for target, value in updates:
-            np.copyto(target, value, casting="unsafe")
-        return IncompatibleKeys(missing, unexpected)
+
+        def commit() -> None:
+            for target, value, param in updates:
+                np.copyto(target, value)
+                if param is not None:
+                    param._bump_version()
+        return commit, IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self) -> str:

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import functional as F
+from .._validate import check_int, check_number
 from .module import Module
 from .parameter import Parameter
 
@@ -22,11 +23,11 @@ class _BatchNorm(Module):
                  track_running_stats: bool = True, dtype=np.float32, *, bias: bool = True):
         super().__init__()
         name = type(self).__name__
-        if not isinstance(num_features, numbers.Integral) or isinstance(num_features, bool) or num_features < 1:
-            raise ValueError(f"{name}: num_features must be a positive int, got {num_features!r}")
-        if momentum is not None and not isinstance(momentum, numbers.Real):
-            raise TypeError(f"{name}: momentum must be a float or None, got {momentum!r}")
-        self.num_features, self.eps, self.momentum = int(num_features), eps, momentum
+        num_features = check_int(num_features, "num_features", name, minimum=1)
+        if momentum is not None:
+            momentum = check_number(momentum, "momentum", name)
+        eps = check_number(eps, "eps", name, minimum=0)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dtype))
@@ -95,11 +96,12 @@ class LayerNorm(Module):
                  dtype=np.float32):
         super().__init__()
         if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (int(normalized_shape),)
-        self.normalized_shape = tuple(int(v) for v in normalized_shape)
-        if any(v < 1 for v in self.normalized_shape) or not self.normalized_shape:
-            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
-        self.eps, self.elementwise_affine = eps, elementwise_affine
+            normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)) or not normalized_shape:
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got {normalized_shape!r}")
+        self.normalized_shape = tuple(check_int(v, "normalized_shape", "LayerNorm", minimum=1) for v in normalized_shape)
+        self.eps = check_number(eps, "eps", "LayerNorm", minimum=0)
+        self.elementwise_affine = elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
             self.register_parameter("bias", Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if bias else None)

@@ -17,14 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._core.window import as_tuple
+from .._validate import check_int
 from .conv import Conv2d
 from .module import Module
 
 
 def _positive_int(owner: str, name: str, value) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_int(value, name, owner, minimum=1)
 
 
 class DepthwiseConv2d(Conv2d):

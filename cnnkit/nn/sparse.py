@@ -1,11 +1,10 @@
 """``Embedding``: a lookup table of ``num_embeddings`` vectors."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .. import functional as F
+from .._validate import check_int
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -21,11 +20,10 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype=np.float32, generator: np.random.Generator | None = None):
         super().__init__()
-        for name, value in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Embedding: {name} must be a positive int, got {value!r}")
+        num_embeddings = check_int(num_embeddings, "num_embeddings", "Embedding", minimum=1)
+        embedding_dim = check_int(embedding_dim, "embedding_dim", "Embedding", minimum=1)
         if padding_idx is not None:
-            if not isinstance(padding_idx, numbers.Integral) or not -num_embeddings <= padding_idx < num_embeddings:
+            if not -num_embeddings <= check_int(padding_idx, "padding_idx", "Embedding") < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx must be within num_embeddings={num_embeddings}, "
                                  f"got {padding_idx!r}")
             padding_idx = int(padding_idx) % num_embeddings

@@ -14,12 +14,12 @@ With ``lr=1`` this is Zeiler's rule (and Kim's ``sgd_updates_adadelta`` with
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Tensor
+from .._validate import check_bool, check_number
 from .optimizer import Optimizer, check_non_negative
 
 
@@ -56,9 +56,8 @@ class Adadelta(Optimizer):
     def _validate_group(self, group: dict[str, Any]) -> None:
         owner = type(self).__name__
         check_non_negative(owner, lr=group["lr"], eps=group["eps"], weight_decay=group["weight_decay"])
-        rho = group["rho"]
-        if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not 0.0 <= rho <= 1.0:
-            raise ValueError(f"{owner}: rho must be in [0, 1], got {rho!r}")
+        check_number(group["rho"], "rho", owner, minimum=0, maximum=1)
+        check_bool(group["maximize"], "maximize", owner)
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor], grads: list[np.ndarray]) -> None:
         for p, g in zip(params, grads):

@@ -17,12 +17,12 @@ parameter's dtype, in place.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from ..autograd import Tensor
+from .._validate import check_bool, check_number
 from .optimizer import Optimizer, check_non_negative
 
 
@@ -89,9 +89,11 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
         for i, b in enumerate(betas):
-            if isinstance(b, bool) or not isinstance(b, numbers.Real) or not 0.0 <= b < 1.0:
+            if check_number(b, f"betas[{i}]", owner, minimum=0, maximum=1) == 1.0:
                 raise ValueError(f"{owner}: betas[{i}] must be in [0, 1), got {b!r}")
         group["betas"] = (float(betas[0]), float(betas[1]))
+        for flag in ("amsgrad", "maximize", "decoupled_weight_decay"):
+            check_bool(group[flag], flag, owner)
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor], grads: list[np.ndarray]) -> None:
         beta1, beta2 = group["betas"]

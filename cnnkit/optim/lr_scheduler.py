@@ -19,9 +19,11 @@ Constructing one performs an initial step (epoch 0) and records
 from __future__ import annotations
 
 import math
+import numbers
 from bisect import bisect_right
 from typing import Any, Callable
 
+from .._validate import check_int, check_number
 from .optimizer import Optimizer
 
 
@@ -34,6 +36,7 @@ class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: {type(optimizer).__name__} is not a cnnkit Optimizer")
+        last_epoch = check_int(last_epoch, "last_epoch", type(self).__name__, minimum=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
@@ -86,7 +89,33 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; ``ValueError`` (nothing changed) when its keys or the
+        kinds of its values (numbers, lists, ...) differ from this scheduler's."""
+        check_same_layout(self.state_dict(), state_dict, f"{type(self).__name__}.load_state_dict")
         self.__dict__.update(state_dict)
+
+
+def check_same_layout(own: Any, other: Any, owner: str, path: str = "state") -> None:
+    """``ValueError`` unless ``other`` has the structure of ``own``: the same dict keys, list
+    lengths and kinds of leaves (a number for a number, a bool for a bool, ...)."""
+    def kind(v):
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return type(v).__name__
+        if isinstance(v, numbers.Real):
+            return "number"
+        return "list" if isinstance(v, (list, tuple)) else "dict" if isinstance(v, dict) else type(v).__name__
+    if kind(own) != kind(other):
+        raise ValueError(f"{owner}: {path} should be a {kind(own)}, got {other!r}")
+    if isinstance(own, dict):
+        if set(own) != set(other):
+            raise ValueError(f"{owner}: {path} has keys {sorted(other)}, expected {sorted(own)}")
+        for k in own:
+            check_same_layout(own[k], other[k], owner, f"{path}[{k!r}]")
+    elif isinstance(own, (list, tuple)):
+        if len(own) != len(other):
+            raise ValueError(f"{owner}: {path} has {len(other)} entries, expected {len(own)}")
+        for i, (a, b) in enumerate(zip(own, other)):
+            check_same_layout(a, b, owner, f"{path}[{i}]")
 
 
 class LambdaLR(LRScheduler):
@@ -111,9 +140,7 @@ class LambdaLR(LRScheduler):
 
 
 def _check_positive_int(owner: str, name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{owner}: {name} must be a positive int, got {value!r}")
-    return value
+    return check_int(value, name, owner, minimum=1)
 
 
 class StepLR(LRScheduler):
@@ -121,7 +148,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         self.step_size = _check_positive_int("StepLR", "step_size", step_size)
-        self.gamma = gamma
+        self.gamma = check_number(gamma, "gamma", "StepLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -137,8 +164,11 @@ class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each milestone epoch (``gamma ** k`` for a milestone listed k times)."""
 
     def __init__(self, optimizer: Optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        self.milestones = sorted(int(m) for m in milestones)  # a sorted list (JSON-friendly), not a Counter
-        self.gamma = gamma
+        if not isinstance(milestones, (list, tuple)):
+            raise TypeError(f"MultiStepLR: milestones must be a list of ints, got {milestones!r}")
+        # a sorted list (JSON-friendly), not a Counter
+        self.milestones = sorted(check_int(m, "milestones", "MultiStepLR") for m in milestones)
+        self.gamma = check_number(gamma, "gamma", "MultiStepLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -155,9 +185,8 @@ class ConstantLR(LRScheduler):
     """Multiply the lr by ``factor`` until epoch ``total_iters``, then restore it."""
 
     def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5, last_epoch: int = -1):
-        if not 0 <= factor <= 1.0:
-            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor!r}")
-        self.factor, self.total_iters = factor, total_iters
+        self.factor = check_number(factor, "factor", "ConstantLR", minimum=0, maximum=1)
+        self.total_iters = check_int(total_iters, "total_iters", "ConstantLR", minimum=0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -178,10 +207,9 @@ class LinearLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1):
-        if not 0 < start_factor <= 1.0:
+        if check_number(start_factor, "start_factor", "LinearLR", minimum=0, maximum=1) == 0:
             raise ValueError(f"LinearLR: start_factor must be in (0, 1], got {start_factor!r}")
-        if not 0 <= end_factor <= 1.0:
-            raise ValueError(f"LinearLR: end_factor must be in [0, 1], got {end_factor!r}")
+        check_number(end_factor, "end_factor", "LinearLR", minimum=0, maximum=1)
         self.start_factor, self.end_factor = start_factor, end_factor
         self.total_iters = _check_positive_int("LinearLR", "total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
@@ -204,7 +232,7 @@ class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1):
-        self.gamma = gamma
+        self.gamma = check_number(gamma, "gamma", "ExponentialLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -228,7 +256,7 @@ class CosineAnnealingLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
         self.T_max = _check_positive_int("CosineAnnealingLR", "T_max", T_max)
-        self.eta_min = eta_min
+        self.eta_min = check_number(eta_min, "eta_min", "CosineAnnealingLR")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
@@ -291,6 +319,7 @@ class SequentialLR(LRScheduler):
         return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        check_same_layout(self.state_dict(), state_dict, "SequentialLR.load_state_dict")
         state = dict(state_dict)
         inner = state.pop("_schedulers")
         self.__dict__.update(state)

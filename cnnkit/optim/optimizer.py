@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._validate import check_number
 from ..autograd import Tensor, enable_grad
 
 
@@ -38,10 +39,10 @@ def _to_scalar(value):
 
 
 def check_non_negative(owner: str, **values) -> None:
-    """``ValueError`` naming the first argument that is negative (or not a real number)."""
+    """``TypeError`` naming the first argument that is not a real number, ``ValueError``
+    for one that is negative, NaN or infinite (:func:`cnnkit._validate.check_number`)."""
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0:  # `not >=` also catches NaN
-            raise ValueError(f"{owner}: {name} must be a non-negative number, got {v!r}")
+        check_number(v, name, owner, minimum=0)
 
 
 class Optimizer:
@@ -142,6 +143,8 @@ class Optimizer:
                 grads.append(g.astype(p.dtype, copy=False))
             if params:
                 self._update_group(group, params, grads)
+                for p in params:  # an in-place change: graphs that saved p before the step refuse to backward
+                    p._bump_version()
         return loss
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor], grads: list[np.ndarray]) -> None:
@@ -169,40 +172,66 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a :meth:`state_dict` (ours, or torch's with tensors), checking group sizes
-        and state shapes first; arrays are cast to each parameter's dtype."""
-        name = type(self).__name__
+        """Load a :meth:`state_dict` (ours, or torch's with tensors), checking group sizes,
+        hyperparameters and state shapes first (nothing changes on error); arrays are
+        cast to each parameter's dtype."""
+        self._plan_load_state_dict(state_dict)()
+
+    def _plan_load_state_dict(self, state_dict: dict[str, Any]):
+        """Check and convert ``state_dict`` without changing anything; returns ``commit()``."""
+        name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
-            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
+            raise ValueError(f"{name}: expected a dict with 'state' and 'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(
+                isinstance(g, dict) and isinstance(g.get("params"), (list, tuple)) for g in saved_groups):
+            raise ValueError(f"{name}: param_groups must be a list of dicts, each with a 'params' list")
+        if not isinstance(saved_state, dict) or not all(isinstance(e, dict) for e in saved_state.values()):
+            raise ValueError(f"{name}: state must map parameter indices to dicts")
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter groups, "
+            raise ValueError(f"{name}: the state dict has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
+
+        def index(value, what: str) -> int:
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                return int(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: {what} must be an int parameter index, got {value!r}") from None
+
         by_index: dict[int, Tensor] = {}
         for gi, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{name}.load_state_dict: parameter group {gi} has {len(saved['params'])} "
+                raise ValueError(f"{name}: parameter group {gi} has {len(saved['params'])} "
                                  f"parameters in the state dict, {len(group['params'])} in this optimizer")
+            missing = [k for k in self.defaults if k not in saved]
+            if missing:
+                raise ValueError(f"{name}: parameter group {gi} lacks {', '.join(map(repr, missing))}")
             for idx, p in zip(saved["params"], group["params"]):
-                by_index[int(idx)] = p
+                by_index[index(idx, f"param_groups[{gi}]['params'] entry")] = p
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for idx, entries in state_dict["state"].items():
-            p = by_index.get(int(idx))
+        for idx, entries in saved_state.items():
+            p = by_index.get(index(idx, "a state key"))
             if p is None:
-                raise ValueError(f"{name}.load_state_dict: state for parameter index {idx}, "
-                                 f"which no parameter group lists")
+                raise ValueError(f"{name}: state for parameter index {idx}, which no parameter group lists")
             s: dict[str, Any] = {}
             for key, value in entries.items():
-                if value is None:
-                    s[key] = None
-                elif key == "step":
-                    s[key] = int(round(float(_to_scalar(value))))
-                else:
-                    arr = _to_numpy(value)
-                    if arr.shape != p.shape:
-                        raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {idx} has shape "
-                                         f"{arr.shape}, the parameter has shape {p.shape}")
-                    s[key] = np.array(arr, dtype=p.dtype, copy=True)
+                try:
+                    if value is None:
+                        s[key] = None
+                    elif key == "step":
+                        s[key] = int(round(float(_to_scalar(value))))
+                    else:
+                        arr = _to_numpy(value)
+                        if arr.shape != p.shape:
+                            raise ValueError(f"{name}: state {key!r} of parameter {idx} has shape "
+                                             f"{arr.shape}, the parameter has shape {p.shape}")
+                        s[key] = np.array(arr, dtype=p.dtype, copy=True)
+                except (TypeError, ValueError) as exc:
+                    if str(exc).startswith(name):
+                        raise
+                    raise ValueError(f"{name}: state {key!r} of parameter {idx} is not numeric ({value!r})") from None
             new_state[p] = s
         new_groups = []
         for saved, group in zip(saved_groups, self.param_groups):
@@ -210,8 +239,11 @@ class Optimizer:
             g["params"] = group["params"]
             self._validate_group(g)
             new_groups.append(g)
-        self.param_groups = new_groups
-        self.state = new_state
+
+        def commit() -> None:
+            self.param_groups = new_groups
+            self.state = new_state
+        return commit
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..autograd import Tensor
+from .._validate import check_bool, check_number
 from .optimizer import Optimizer, check_non_negative
 
 
@@ -51,6 +52,9 @@ class SGD(Optimizer):
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         check_non_negative("SGD", lr=group["lr"], momentum=group["momentum"], weight_decay=group["weight_decay"])
+        check_number(group["dampening"], "dampening", "SGD")
+        check_bool(group["nesterov"], "nesterov", "SGD")
+        check_bool(group["maximize"], "maximize", "SGD")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(f"SGD: nesterov=True requires momentum > 0 and dampening = 0, "
                              f"got momentum={group['momentum']!r}, dampening={group['dampening']!r}")

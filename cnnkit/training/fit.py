@@ -23,6 +23,8 @@ from typing import Callable
 import numpy as np
 
 from .. import checkpoint
+from .._optional import require
+from .._validate import check_int
 from ..io.atomic import atomic_write
 from .loop import Meter, StopFlag, evaluate, num_batches, train_epoch
 
@@ -64,13 +66,12 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     dict per finished epoch (``train_loss``, ``train_accuracy``, ``<name>_loss``,
     ``<name>_accuracy``, ``time_s``, ``lr``). See the module docstring for files.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}")
+    epochs = check_int(epochs, "epochs", "fit", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", "fit", minimum=1)
     evals = evals or {}
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
+    if out is not None:  # checkpoints are written after every epoch: fail now, not after the first one
+        require("safetensors.numpy", extra="weights", purpose="fit(out_dir=...) (its checkpoints)")
         out.mkdir(parents=True, exist_ok=True)
     inputs, targets = train
     total = num_batches(len(inputs), batch_size)
@@ -78,6 +79,7 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     if resume:
         if out is None or not (out / STATE_FILE).is_file():
             raise FileNotFoundError(f"fit: resume=True but there is no {STATE_FILE} in {out}")
+        _check_resume_extra(out / STATE_FILE)  # before anything is loaded into the model
         info = checkpoint.load_training_state(out / STATE_FILE, model, optimizer, scheduler=scheduler)
         extra = info["extra"]
         epoch, batch = info["epoch"], extra["batch"]
@@ -137,6 +139,23 @@ def fit(model, optimizer, loss_fn: Callable, train: tuple[np.ndarray, np.ndarray
     elif out is not None:
         checkpoint.save(model, out / MODEL_FILE, metadata={CONFIG_KEY: json.dumps(config)})
     return {"history": history, "status": status, "epoch": epoch, "batch": batch}
+
+
+def _check_resume_extra(path: Path) -> None:
+    """``ValueError`` naming ``path`` unless its training state holds what :func:`fit` saves
+    (the epoch, the batch position, the partial epoch's meter, the history and its time)."""
+    meta = checkpoint.read_training_state(path)
+    extra = meta.get("extra")
+    number = (int, float)
+    ok = (isinstance(meta.get("epoch"), int) and isinstance(extra, dict)
+          and isinstance(extra.get("batch"), int) and not isinstance(extra.get("batch"), bool) and extra["batch"] >= 0
+          and isinstance(extra.get("meter"), dict) and set(extra["meter"]) == {"loss_sum", "correct", "seen"}
+          and all(isinstance(v, number) and not isinstance(v, bool) for v in extra["meter"].values())
+          and isinstance(extra.get("history"), list) and all(isinstance(r, dict) for r in extra["history"])
+          and isinstance(extra.get("epoch_time_s"), number))
+    if not ok:
+        raise ValueError(f"{path}: malformed training state: it lacks the position of the run (epoch, batch, "
+                         f"meter, history, epoch_time_s) that fit() saves; was it written by cnnkit train?")
 
 
 def _format_row(row: dict, epochs: int) -> str:

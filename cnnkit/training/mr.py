@@ -88,6 +88,22 @@ def make_optimizer(name: str, params, lr: float | None):
     return (optim.AdamW if name == "adamw" else optim.Adam)(params, lr=lr)
 
 
+def dev_size(n_train: int, dev_fraction: float) -> int:
+    """Sentences of a fold's training part held out as its dev set: ``round(n * dev_fraction)``,
+    at least 1 (the best epoch is chosen on it; an empty dev set would choose none)."""
+    return max(1, int(round(n_train * dev_fraction)))
+
+
+def _check_fold_sizes(folds, dev_fraction: float, n: int) -> None:
+    """``ValueError`` before any training when a fold would have no sentence left to train on."""
+    smallest = min(len(train) for train, _ in folds)
+    left = smallest - dev_size(smallest, dev_fraction)
+    if left < 1:
+        raise ValueError(f"{n} sentences are too few for {len(folds)} folds: the smallest fold trains on {smallest} "
+                         f"sentences, {smallest - left} of them held out as its dev set, none left to train on "
+                         f"(use a larger --limit or fewer --folds)")
+
+
 def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.ndarray, labels: np.ndarray,
              vocab_size: int, config: dict, progress: bool = True, log: Callable[[str], None] = print,
              stop: StopFlag | None = None) -> tuple[dict, TextCNN] | None:
@@ -95,7 +111,7 @@ def run_fold(fold: int, train_idx: np.ndarray, test_idx: np.ndarray, ids: np.nda
     or ``None`` when ``stop`` was requested."""
     seed = config["seed"] * 1000 + fold
     perm = np.random.default_rng(seed).permutation(train_idx)
-    n_dev = int(round(len(perm) * config["dev_fraction"]))
+    n_dev = dev_size(len(perm), config["dev_fraction"])
     dev, train = perm[:n_dev], perm[n_dev:]
     manual_seed(seed)
     model = textcnn(vocab_size, config["embed_dim"], tuple(config["windows"]), config["maps"], 2,
@@ -168,6 +184,7 @@ def train_textcnn_cv(config: dict, data_dir: str | os.PathLike | None = None,
             results = _resume_results(out / METRICS_FILE, config)
     ids, labels, vocab = prepare_mr(data_dir, max(config["windows"]), config["limit"], config["seed"])
     folds = kfold_splits(len(labels), k, seed=config["seed"], labels=labels)
+    _check_fold_sizes(folds, config["dev_fraction"], len(labels))
     log(f"TextCNN CNN-rand on MR: {len(labels)} sentences, vocabulary {len(vocab) - 2} words (+ pad, unk), "
         f"padded length {ids.shape[1]}, {k}-fold CV (folds {fold_ids}), {config['optimizer']} lr {config['lr']}, "
         f"batch {config['batch_size']}, up to {config['epochs']} epochs, patience {config['patience']}")
