@@ -148,7 +148,7 @@ class TrainingDropout(nn.Module):
     (Branchy(), np.float32([[1.0, 2.0], [-5.0, -6.0]]), "runs different ops for two inputs"),
     (FromData(), np.float32([[1.0, 2.0], [3.0, 5.0]]), "constant computed outside cnnkit's ops"),
     (BatchConstant(), np.ones((2, 3), np.float32), r"differs between a batch of 2 and one of 3.*dynamic_batch=False"),
-    (Indices(), X, "reads the indices returned by MaxPoolNd"),
+    (Indices(), X, "reads output 1 of MaxPoolNd"),
     (TwoOutputs(), np.ones((2, 3), np.float32), "returns 2 values"),
 ])
 def test_what_cannot_be_exported_is_a_clear_error(model, x, match):

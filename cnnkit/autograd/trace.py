@@ -14,7 +14,7 @@ bypasses the ops (``Tensor(x.data * 2)``) is not, and shows up as a constant.
     >>> with trace.trace() as records:
     ...     y = (x * 2).relu()
     >>> [r.op.name for r in records]
-    ['Mul', 'Relu']
+    ['Mul', 'ReLU']
 
 Recording is per thread and works with or without gradients (``no_grad``). A
 trace started inside another one records into its own list only. The records keep

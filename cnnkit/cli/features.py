@@ -132,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     from ..viz import conv_layer_names, feature_maps, save_feature_grid, save_kernel_grid
     from ..viz.feature_maps import following_activations
 
+    from .._optional import require
+    require("matplotlib", extra="plot", purpose="cnnkit features (drawing the maps)")
     if args.image is None and args.mnist_index is None:
         raise ValueError("give an IMAGE or --mnist-index N")
     if args.image is not None and args.mnist_index is not None:

@@ -108,8 +108,6 @@ def _key(value, ids: dict[int, Any]):
         if id(value) in ids:
             return ids[id(value)]
         return ("const", value.dtype.str, value.shape, value.tobytes())
-    if isinstance(value, list):
-        return "sink"  # output sinks (max pooling's indices): written by the op, not read
     if isinstance(value, tuple):
         return tuple(_key(v, ids) for v in value)
     if isinstance(value, np.generic):
@@ -266,10 +264,6 @@ class _Writer:
         if entry is None:
             raise ExportError(f"export: op {rec.op.name} in module {_where(rec)} has no ONNX export "
                               f"(see cnnkit.onnx.coverage() for the ops that have one)")
-        for value in rec.params.values():  # output sinks: max pooling's indices
-            if isinstance(value, list):
-                for arr in value:
-                    self.forbidden[id(arr)] = f"the indices returned by {rec.op.name} in module {_where(rec)}"
         ctx = ExportContext(self, rec, rec2)
         result = entry.to_onnx(rec, ctx)
         names = list(result) if isinstance(result, (tuple, list)) else [result]

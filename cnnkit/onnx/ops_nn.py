@@ -268,8 +268,7 @@ def _pool_layer_args(node, b, n: int, a: dict, stride, dilation):
     return kernel, padding
 
 
-@register("MaxPool", exports=(P.MaxPoolNd,), layer="MaxPool1d / MaxPool2d / MaxPool3d",
-          batch_params=("indices_sink",))
+@register("MaxPool", exports=(P.MaxPoolNd,), layer="MaxPool1d / MaxPool2d / MaxPool3d")
 class MaxPool:
     """Max pooling with padding, dilation and ceil_mode (the Indices output is not supported)."""
 
@@ -417,8 +416,7 @@ def _global_pool(onnx_op: str, kind: str, exports, layers: dict, reduce: str, no
             if rank is None or rank - 2 not in layers:
                 return b.step(node, lambda x: getattr(x, reduce)(dim=tuple(range(2, x.ndim)), keepdim=True))
             b.layer(node, layers[rank - 2](1))
-    register(onnx_op, exports=exports, layer=f"{layers[1].__name__[:-2]}1d/2d/3d(1)", note=note,
-             batch_params=("indices_sink",) if kind == "Max" else ())(Global)
+    register(onnx_op, exports=exports, layer=f"{layers[1].__name__[:-2]}1d/2d/3d(1)", note=note)(Global)
 
 
 _global_pool("GlobalAveragePool", "Avg", (P.AdaptiveAvgPoolNd,), _ADAPTIVE_AVG, "mean",
@@ -707,7 +705,7 @@ def _activation(onnx_op: str, exports, layer_cls, attrs: dict, make) -> None:
     register(onnx_op, exports=exports, layer=layer_cls.__name__, note=f"{layer_cls.__name__} and its functional form")(Act)
 
 
-_activation("Relu", (A.ReLU, B.Relu), nn.ReLU, {}, lambda a: nn.ReLU())
+_activation("Relu", (A.ReLU,), nn.ReLU, {}, lambda a: nn.ReLU())
 _activation("LeakyRelu", (A.LeakyReLU,), nn.LeakyReLU, {"alpha": (0.01, lambda p: float(p["slope"]))},
             lambda a: nn.LeakyReLU(f32(a["alpha"])))
 _activation("Elu", (A.ELU,), nn.ELU, {"alpha": (1.0, lambda p: float(p["alpha"]))}, lambda a: nn.ELU(f32(a["alpha"])))
