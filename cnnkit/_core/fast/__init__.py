@@ -1,0 +1,1 @@
+"""The fast convolution engine and cnnkit's worker threads (see :mod:`.conv`, :mod:`.threads`)."""
