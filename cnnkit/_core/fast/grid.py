@@ -35,7 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .window import Pads, kernel_offsets
+from ..window import Pads, kernel_offsets
 
 
 class PhaseGrid:
