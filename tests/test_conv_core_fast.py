@@ -386,3 +386,17 @@ def test_image_view_refused_when_it_would_not_be_the_layout():
     assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))).image_view(x[:1]) is None
     assert phase_grid((6, 6), (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1]) is None
     assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1, :, ::-1]) is None
+
+
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+def test_tiles_reading_only_padding(transpose, monkeypatch):
+    """Padding wider than the kernel: tiles of one output row whose window holds no input row."""
+    _set_mode(monkeypatch, "row_tiles", transpose)
+    rng = np.random.default_rng(13)
+    for dtype in DTYPES:
+        x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+        w = rng.standard_normal((4, 3, 2, 2)).astype(dtype)
+        b = rng.standard_normal(4).astype(dtype)
+        compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=(4, 3)),
+                           lambda x, w, b: TF.conv2d(x, w, b, padding=(4, 3)), [x, w, b],
+                           config=f"conv2d padding > kernel {np.dtype(dtype).name} {transpose}")

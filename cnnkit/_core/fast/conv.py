@@ -36,7 +36,7 @@ import numpy as np
 
 from ..window import Pads
 from . import threads, tiles
-from .grid import PhaseGrid, phase_grid
+from .grid import PhaseGrid, phase_grid, strided
 from .scratch import Scratch
 
 #: Upper bound on the column matrix of one band (bytes): sized for the caches.
@@ -85,11 +85,9 @@ def _columns(scratch: Scratch, grid: PhaseGrid, img: np.ndarray, band) -> np.nda
     n0, n1, m0, m1 = band
     col = scratch.get("col", (img.shape[1], len(grid.taps), n1 - n0, m1 - m0))
     if grid.tap_strides is not None:  # one phase: every offset in one strided-view copy
-        src = img[0, :, n0:n1, m0:]
-        view = np.lib.stride_tricks.as_strided(
-            src, shape=(src.shape[0],) + grid.kernel + (n1 - n0, m1 - m0),
-            strides=(src.strides[0],) + tuple(t * src.itemsize for t in grid.tap_strides) + src.strides[1:],
-            writeable=False)
+        item = img.itemsize
+        view = strided(img, (n0 * img.shape[3] + m0) * item, (img.shape[1],) + grid.kernel + (n1 - n0, m1 - m0),
+                       (img.strides[1],) + tuple(t * item for t in grid.tap_strides) + img.strides[2:])
         col.reshape(view.shape)[...] = view
         return col
     for k, (phase, shift) in enumerate(grid.taps):

@@ -69,7 +69,8 @@ def forward_window(p0: int, p1: int, size: int, k: int, s: int, d: int, pad: tup
     (``size`` input rows, kernel ``k``, stride ``s``, dilation ``d``, padding ``pad``)."""
     start = p0 * s - pad[0]
     stop = (p1 - 1) * s + (k - 1) * d + 1 - pad[0]
-    i0, i1 = max(start, 0), min(stop, size)
+    i0 = min(max(start, 0), size)
+    i1 = max(min(stop, size), i0)  # an empty window when the outputs read only padding
     return i0, i1, (i0 - start, stop - i1)
 
 

@@ -145,7 +145,7 @@ def _by_phases(y, w, in_shape, stride, pads, dilation, groups, bias):
         phase_pads = tuple((max(-a[2], 0), max(a[3] - o, 0)) for a, o in zip(axes, y.shape[2:]))
         tasks += forward_tasks(y[(slice(None), slice(None)) + crop], w_phase, (1,) * n_sp, phase_pads,
                                tuple(a[4] for a in axes), groups, dst, bias)
-    threads.run_tasks(tasks)
+    threads.run_tasks(tasks)  # the phases write disjoint elements: one parallel region
     return gx
 
 
