@@ -61,6 +61,11 @@ def _clear_plans() -> None:
     tr._scatter_plan.cache_clear()
 
 
+def _bitwise_equal(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same dtype, shape and bytes (NaNs and signed zeros included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+
+
 def _across_threads(fn, arrays, g, config: str):
     """``_run`` at every thread count; asserts bitwise equality and returns the results."""
     results = {}
@@ -70,7 +75,7 @@ def _across_threads(fn, arrays, g, config: str):
         results[n] = _run(fn, arrays, g)
     for n in THREADS[1:]:
         for i, (a, b) in enumerate(zip(results[THREADS[0]], results[n])):
-            assert np.array_equal(a, b), f"[{config}] output {i}: {n} threads differ from {THREADS[0]} thread"
+            assert _bitwise_equal(a, b), f"[{config}] output {i}: {n} threads differ from {THREADS[0]} thread"
     return results[THREADS[0]]
 
 
@@ -248,6 +253,15 @@ def test_layer_norm(affine):
     _check_torch(ck, th, arrays, f"layer_norm affine={affine}")
 
 
+def test_relu_blocks():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 5, 7, 6)).astype(np.float32)
+    x[0, 0, 0, :3] = (0.0, np.nan, -0.0)
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    _across_threads(F.relu, [x], g, "relu")
+    _check_torch(F.relu, TF.relu, [np.nan_to_num(x)], "relu")
+
+
 # ------------------------------------------------------------------ a training step
 @pytest.mark.parametrize("mode", tuple(MODES))
 def test_lenet5_training_step(mode, monkeypatch):
@@ -272,7 +286,7 @@ def test_lenet5_training_step(mode, monkeypatch):
         results[n] = [logits.numpy(), loss.numpy()] + [p.grad.copy() for p in model.parameters()]
     for n in THREADS[1:]:
         for i, (a, b) in enumerate(zip(results[1], results[n])):
-            assert np.array_equal(a, b), f"LeNet-5 {mode}: array {i} at {n} threads differs from 1 thread"
+            assert _bitwise_equal(a, b), f"LeNet-5 {mode}: array {i} at {n} threads differs from 1 thread"
     tnn = torch.nn
     twin = tnn.Sequential(tnn.Conv2d(1, 6, 5), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(6, 16, 5), tnn.ReLU(),
                           tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84),
