@@ -253,6 +253,21 @@ def test_layer_norm(affine):
     _check_torch(ck, th, arrays, f"layer_norm affine={affine}")
 
 
+@pytest.mark.parametrize("shape", [(7, 5), (3, 2, 5), (5,)], ids=["rows", "3d", "vector"])
+def test_linear_blocks(shape, monkeypatch):
+    """Products cut into row or column blocks (BLOCK_MACS shrunk) for forward and both gradients."""
+    from cnnkit._core.fast import matmul
+
+    monkeypatch.setattr(matmul, "BLOCK_MACS", 8)
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal((9, shape[-1])).astype(np.float32)
+    b = rng.standard_normal(9).astype(np.float32)
+    g = rng.standard_normal(shape[:-1] + (9,)).astype(np.float32)
+    _across_threads(F.linear, [x, w, b], g, f"linear {shape}")
+    _check_torch(F.linear, TF.linear, [x, w, b], f"linear {shape}")
+
+
 def test_relu_blocks():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((3, 5, 7, 6)).astype(np.float32)

@@ -113,7 +113,7 @@ def set_num_threads(n: int) -> None:
         _num_threads = n
 
 
-def _ensure_single_threaded_blas() -> None:
+def ensure_single_threaded_blas() -> None:
     """Once per process: BLAS to one thread (every worker calls BLAS on its own)."""
     global _blas_done
     if _blas_done:
@@ -251,7 +251,7 @@ def run(fn: Callable[[int], Any], n: int, parallel: bool = True) -> list[Any]:
     the calling thread; so does a nested region, or one started while another is running.
     The first exception (by task index) is re-raised after every started task finished.
     """
-    _ensure_single_threaded_blas()
+    ensure_single_threaded_blas()
     threads = get_num_threads()
     if n <= 1 or threads == 1 or not parallel or in_task():
         return [fn(i) for i in range(n)]
