@@ -31,6 +31,7 @@ import cnnkit.functional as F
 from cnnkit._core.fast import conv as core
 from cnnkit._core.fast import tiles
 from cnnkit._core.fast import transpose as tr
+from cnnkit._core.fast import valid
 from tests.helpers import compare_with_torch, torch
 
 TF = torch.nn.functional if torch is not None else None
@@ -300,6 +301,13 @@ def _record(monkeypatch, seen):
             seen["outer product" if w_t.shape[2] == 1 else "group matmul"] += 1
         return scatter_tile(y, w_t, grid, gx, bias)
 
+    valid_bands = valid._bands
+
+    def rec_valid_bands(nb, rows, bytes_per_row):
+        for band in valid_bands(nb, rows, bytes_per_row):
+            seen["unpadded stride 1: " + ("row band" if (band[2], band[3]) != (0, rows) else "sample band")] += 1
+            yield band
+
     columns = core._columns
 
     def rec_columns(scratch, grid, img, band):
@@ -309,6 +317,7 @@ def _record(monkeypatch, seen):
     core._forward_plan.cache_clear()
     tr._scatter_plan.cache_clear()
     monkeypatch.setattr(core, "_columns", rec_columns)
+    monkeypatch.setattr(valid, "_bands", rec_valid_bands)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
     monkeypatch.setattr(tiles, "split", rec_split)
@@ -327,6 +336,7 @@ def test_every_branch_is_exercised(monkeypatch):
             _set_mode(m, mode, transpose)
             _conv_case(2, grouping, 2, 2, "asym", np.float32, True, seed=7, batch=5)
             _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
+            _conv_case(2, grouping, 1, 2, "0", np.float32, True, seed=10, batch=3)  # unpadded stride 1
     with monkeypatch.context() as m:
         _set_mode(m, "row_tiles", "scatter")
         _stride_larger_than_kernel_and_input("branches")
@@ -335,7 +345,8 @@ def test_every_branch_is_exercised(monkeypatch):
     expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
                 "outer product", "group matmul", "im2col one strided view", "im2col per offset",
-                "one tile", "sample tiles", "row tiles", "scatter tile without y"}
+                "one tile", "sample tiles", "row tiles", "scatter tile without y",
+                "unpadded stride 1: row band", "unpadded stride 1: sample band"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
     def choice(x_shape, w_shape, stride, pad):

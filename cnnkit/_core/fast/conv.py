@@ -166,9 +166,14 @@ def forward_tasks(x: np.ndarray, w: np.ndarray, stride, pads: Pads, dilation, gr
                   bias: np.ndarray | None = None) -> list[Callable[[], None]]:
     """The tiles of ``out = conv_nd(x, w) + bias`` as argument-free tasks (``out`` preallocated,
     possibly a strided view)."""
+    from . import valid  # noqa: PLC0415 (valid imports this module)
+
     kernel = tuple(w.shape[2:])
     plan = forward_plan(x.shape, kernel, stride, pads, dilation, out.shape[2:], x.itemsize)
     w_mat = w.reshape(groups, w.shape[0] // groups, -1)
+    if valid.applies(stride, pads, out):
+        return [functools.partial(valid.forward_tile, x[t.x_index], w_mat, kernel, dilation, out[t.out_index], bias)
+                for t in plan]
     b = None if bias is None else bias.reshape((w.shape[0],) + (1,) * len(kernel))
     return [functools.partial(forward_tile, x[t.x_index], w_mat, t.grid, out[t.out_index], b) for t in plan]
 
@@ -219,8 +224,14 @@ def conv_weight_grad(x: np.ndarray, gy: np.ndarray, kernel: Sequence[int], strid
     partial_bytes = channels * math.prod(kernel) * (out_ch // groups) * x.itemsize
     plan = forward_plan(x.shape, kernel, stride, pads, dilation, gy.shape[2:], x.itemsize,
                         max_tiles=max(1, PARTIALS_BUDGET_BYTES // partial_bytes))
-    parts = threads.run_tasks([functools.partial(weight_grad_tile, x[t.x_index], gy[t.out_index], t.grid, groups)
-                               for t in plan])
+    from . import valid  # noqa: PLC0415
+
+    if valid.geometry(stride, pads):
+        tasks = [functools.partial(valid.weight_grad_tile, x[t.x_index], gy[t.out_index], kernel, dilation, groups)
+                 for t in plan]
+    else:
+        tasks = [functools.partial(weight_grad_tile, x[t.x_index], gy[t.out_index], t.grid, groups) for t in plan]
+    parts = threads.run_tasks(tasks)
     gw_t = parts[0]
     for part in parts[1:]:
         gw_t += part
