@@ -60,6 +60,42 @@ ROWS = [
 ROWS_BY_NAME = {r.name: r for r in ROWS}
 
 
+def _closures(lib: str, op, arrays, gy) -> dict[str, Callable]:
+    """``fwd`` (no gradient recording) and ``fwd_bwd`` (the gradients of every array from the
+    upstream gradient ``gy``) of ``op(*arrays)`` in ``lib`` (``torch`` or ``cnnkit``)."""
+    if lib == "torch":
+        import torch
+
+        plain = [torch.from_numpy(a.copy()) for a in arrays]
+        leaves = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
+        gy_t = torch.from_numpy(gy)
+
+        def fwd():
+            with torch.no_grad():
+                op(*plain)
+
+        def fwd_bwd():
+            for t in leaves:
+                t.grad = None
+            op(*leaves).backward(gy_t)
+
+        return {"fwd": fwd, "fwd_bwd": fwd_bwd}
+    import cnnkit
+
+    leaves = [cnnkit.Tensor(a, requires_grad=True) for a in arrays]
+
+    def fwd():
+        with cnnkit.no_grad():
+            op(*arrays)
+
+    def fwd_bwd():
+        for t in leaves:
+            t.grad = None
+        op(*leaves).backward(gy)
+
+    return {"fwd": fwd, "fwd_bwd": fwd_bwd}
+
+
 def _arrays(row: Row, out_ch: int):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(row.x_shape).astype(DTYPE)
@@ -91,39 +127,14 @@ def _conv_callables(row: Row, lib: str) -> dict[str, Callable]:
         y_shape = tuple(getattr(torch.nn.functional, name)(
             torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), **row.kwargs).shape)
     gy = rng.standard_normal(y_shape).astype(DTYPE)
-    if lib == "torch":
-        fn = getattr(torch.nn.functional, name)
-        xt, wt, bt = (torch.from_numpy(a.copy()) for a in (x, w, b))
-        xg, wg, bg = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, w, b))
-        gy_t = torch.from_numpy(gy)
+    if lib in ("torch", "cnnkit"):
+        if lib == "torch":
+            fn = getattr(torch.nn.functional, name)
+        else:
+            import cnnkit.functional as F
 
-        def fwd():
-            with torch.no_grad():
-                fn(xt, wt, bt, **row.kwargs)
-
-        def fwd_bwd():
-            for t in (xg, wg, bg):
-                t.grad = None
-            fn(xg, wg, bg, **row.kwargs).backward(gy_t)
-
-        return {"fwd": fwd, "fwd_bwd": fwd_bwd}
-    if lib == "cnnkit":
-        import cnnkit
-        import cnnkit.functional as F
-
-        fn = getattr(F, name)
-        xc, wc, bc = (cnnkit.Tensor(a, requires_grad=True) for a in (x, w, b))
-
-        def fwd():
-            with cnnkit.no_grad():
-                fn(x, w, b, **row.kwargs)
-
-        def fwd_bwd():
-            for t in (xc, wc, bc):
-                t.grad = None
-            fn(xc, wc, bc, **row.kwargs).backward(gy)
-
-        return {"fwd": fwd, "fwd_bwd": fwd_bwd}
+            fn = getattr(F, name)
+        return _closures(lib, lambda x, w, b: fn(x, w, b, **row.kwargs), (x, w, b), gy)
     if lib == "im2col":
         from cnnkit._core import conv_reference as ref
 
@@ -209,64 +220,23 @@ def _layer_callables(row: Row, lib: str) -> dict[str, Callable]:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(row.x_shape).astype(DTYPE)
     c = row.x_shape[1]
-    if row.kind == "batch_norm":
-        w, b = rng.uniform(0.5, 1.5, c).astype(DTYPE), rng.standard_normal(c).astype(DTYPE)
-        arrays = (x, w, b)
-        if lib == "torch":
-            rm, rv = torch.zeros(c), torch.ones(c)
-            op = lambda t, tw, tb: torch.nn.functional.batch_norm(t, rm, rv, tw, tb, training=True)  # noqa: E731
-        else:
-            import cnnkit.functional as F
+    if lib == "torch":
+        ns = torch.nn.functional
+        stats = torch.zeros(c), torch.ones(c)
+    else:
+        import cnnkit.functional as ns
 
-            rm, rv = np.zeros(c, DTYPE), np.ones(c, DTYPE)
-            op = lambda t, tw, tb: F.batch_norm(t, rm, rv, tw, tb, training=True)  # noqa: E731
+        stats = np.zeros(c, DTYPE), np.ones(c, DTYPE)
+    if row.kind == "batch_norm":
+        arrays = (x, rng.uniform(0.5, 1.5, c).astype(DTYPE), rng.standard_normal(c).astype(DTYPE))
+        op = lambda t, tw, tb: ns.batch_norm(t, *stats, tw, tb, training=True)  # noqa: E731
+        y_shape = x.shape
     else:
         arrays = (x,)
-        if lib == "torch":
-            fn = getattr(torch.nn.functional, row.op)
-        else:
-            import cnnkit.functional as F
-
-            fn = getattr(F, row.op)
-        op = lambda t: fn(t, **row.kwargs)  # noqa: E731
-    with torch.no_grad():
-        ref = getattr(torch.nn.functional, row.op or "batch_norm")
-        if row.kind == "batch_norm":
-            y_shape = x.shape
-        else:
-            y_shape = tuple(ref(torch.from_numpy(x), **row.kwargs).shape)
-    gy = rng.standard_normal(y_shape).astype(DTYPE)
-    if lib == "torch":
-        plain = [torch.from_numpy(a.copy()) for a in arrays]
-        grads = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
-        gy_t = torch.from_numpy(gy)
-
-        def fwd():
-            with torch.no_grad():
-                op(*plain)
-
-        def fwd_bwd():
-            for t in grads:
-                t.grad = None
-            op(*grads).backward(gy_t)
-
-        return {"fwd": fwd, "fwd_bwd": fwd_bwd}
-    if lib == "cnnkit":
-        import cnnkit
-
-        grads = [cnnkit.Tensor(a, requires_grad=True) for a in arrays]
-
-        def fwd():
-            with cnnkit.no_grad():
-                op(*arrays)
-
-        def fwd_bwd():
-            for t in grads:
-                t.grad = None
-            op(*grads).backward(gy)
-
-        return {"fwd": fwd, "fwd_bwd": fwd_bwd}
-    raise ValueError(lib)
+        op = lambda t: getattr(ns, row.op)(t, **row.kwargs)  # noqa: E731
+        with torch.no_grad():
+            y_shape = tuple(getattr(torch.nn.functional, row.op)(torch.from_numpy(x), **row.kwargs).shape)
+    return _closures(lib, op, arrays, rng.standard_normal(y_shape).astype(DTYPE))
 
 
 def torch_lenet5():

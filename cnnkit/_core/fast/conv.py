@@ -137,29 +137,34 @@ def forward_plan(x_shape, kernel, stride, pads, dilation, out_shape, itemsize, m
                          (tiles.TARGET_TILES, tiles.MIN_TILE_BYTES, tiles.MAX_TILE_BYTES))
 
 
+def _band_columns(scratch: Scratch, grid: PhaseGrid, x: np.ndarray, groups: int):
+    """For every band of ``x`` ``(nb, C, *S)``: ``(c0, band, col)``, the band's column matrix
+    ``col`` ``(g, C/g*K, n*m)`` (samples of the band counted from the batch chunk's ``c0``)."""
+    nb, channels = x.shape[:2]
+    kk = len(grid.taps)
+    for c0, c1 in _batch_chunks(nb, grid.image_bytes(channels, x.itemsize)):
+        img = phase_images(scratch, grid, x[c0:c1])
+        for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
+            n0, n1, m0, m1 = band
+            yield c0, band, _columns(scratch, grid, img, band).reshape(groups, -1, (n1 - n0) * (m1 - m0))
+
+
 # ---------------------------------------------------------------- forward
 def forward_tile(x: np.ndarray, w_mat: np.ndarray, grid: PhaseGrid, out: np.ndarray,
                  bias: np.ndarray | None) -> None:
     """One tile, single-threaded: ``out`` ``(nb, O, *Out_t)`` = conv of ``x`` ``(nb, C, *S_t)``
     with ``w_mat`` ``(g, O/g, C/g*K)``, plus ``bias`` (broadcastable to ``(O, *Out_t)``)."""
-    nb, channels = x.shape[:2]
     groups, og = w_mat.shape[:2]
-    out_ch = groups * og
-    kk = len(grid.taps)
     with Scratch(x.dtype) as scratch:
-        for c0, c1 in _batch_chunks(nb, grid.image_bytes(channels, x.itemsize)):
-            img = phase_images(scratch, grid, x[c0:c1])
-            for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
-                n0, n1, m0, m1 = band
-                col = _columns(scratch, grid, img, band).reshape(groups, -1, (n1 - n0) * (m1 - m0))
-                res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, col.shape[2])))
-                valid = grid.outputs(res.reshape(out_ch, n1 - n0, m1 - m0), m0).swapaxes(0, 1)
-                r0 = m0 // grid.row_len
-                dst = out[c0 + n0:c0 + n1, :, r0:r0 + valid.shape[2]]
-                if bias is not None:
-                    np.add(valid, bias, out=dst)
-                else:
-                    dst[...] = valid
+        for c0, (n0, n1, m0, m1), col in _band_columns(scratch, grid, x, groups):
+            res = np.matmul(w_mat, col, out=scratch.get("res", (groups, og, col.shape[2])))
+            valid = grid.outputs(res.reshape(groups * og, n1 - n0, m1 - m0), m0).swapaxes(0, 1)
+            r0 = m0 // grid.row_len
+            dst = out[c0 + n0:c0 + n1, :, r0:r0 + valid.shape[2]]
+            if bias is not None:
+                np.add(valid, bias, out=dst)
+            else:
+                dst[...] = valid
 
 
 def forward_tasks(x: np.ndarray, w: np.ndarray, stride, pads: Pads, dilation, groups: int, out: np.ndarray,
@@ -194,22 +199,16 @@ def weight_grad_tile(x: np.ndarray, gy: np.ndarray, grid: PhaseGrid, groups: int
     """One tile's share of ``gwᵀ`` ``(g, C/g*K, O/g)``, single-threaded: per band ``col @ gyᵀ``
     with ``gy`` placed on the band's grid columns (zero between the outputs) in its plain
     ``(g, O/g, cols)`` layout, a transposed GEMM operand; bands are added in order."""
-    nb, channels = x.shape[:2]
     out_ch = gy.shape[1]
-    kk = len(grid.taps)
     gw_t = None
     with Scratch(x.dtype) as scratch:
-        for c0, c1 in _batch_chunks(nb, grid.image_bytes(channels, x.itemsize)):
-            img = phase_images(scratch, grid, x[c0:c1])
-            for band in _bands(grid, c1 - c0, channels * kk * x.itemsize):
-                n0, n1, m0, m1 = band
-                col = _columns(scratch, grid, img, band).reshape(groups, -1, (n1 - n0) * (m1 - m0))
-                plain = grid.place(gy[c0 + n0:c0 + n1], scratch.get("ygrid", (out_ch, n1 - n0, m1 - m0)), m0)
-                part = np.matmul(col, plain.reshape(groups, out_ch // groups, -1).transpose(0, 2, 1))
-                if gw_t is None:
-                    gw_t = part
-                else:
-                    gw_t += part
+        for c0, (n0, n1, m0, m1), col in _band_columns(scratch, grid, x, groups):
+            plain = grid.place(gy[c0 + n0:c0 + n1], scratch.get("ygrid", (out_ch, n1 - n0, m1 - m0)), m0)
+            part = np.matmul(col, plain.reshape(groups, out_ch // groups, -1).transpose(0, 2, 1))
+            if gw_t is None:
+                gw_t = part
+            else:
+                gw_t += part
     return gw_t
 
 
