@@ -23,6 +23,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "safetensors": ("safetensors", "weights"),
     "tqdm": ("tqdm", "progress"),
     "skimage": ("scikit-image", "samples"),
+    "threadpoolctl": ("threadpoolctl", "threads"),
 }
 
 

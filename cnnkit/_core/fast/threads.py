@@ -16,11 +16,12 @@ work overlaps; only their Python glue is serialised.
   the behaviour of a plain NumPy program (BLAS threads inside large matrix products);
   ``set_num_threads(n)`` still works, and results stay correct, but BLAS's and cnnkit's
   threads may then compete for the cores. ``pip install threadpoolctl`` (the ``threads``
-  extra) enables the default.
+  extra, part of ``all``) enables the default.
 * **Determinism.** How a problem is cut into tasks depends on its sizes only, never on the
   thread count, and tasks' partial results are combined by the caller in task order; which
   thread runs a task does not change its arithmetic. Results are therefore bitwise
-  identical for every thread count (tested at 1, 2 and 3 threads).
+  identical for every thread count (tested at 1, 2 and 3 threads, and without
+  ``threadpoolctl`` at 1 and 3).
 
 A region started from inside a task, or while another thread's region is running, runs
 its tasks serially in the calling thread (same tasks, same results). After ``fork`` the
@@ -54,11 +55,9 @@ def default_num_threads() -> int:
 
 def blas_controllable() -> bool:
     """True when ``threadpoolctl`` is installed, so cnnkit can run BLAS single-threaded."""
-    try:
-        import threadpoolctl  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from ..._optional import is_available
+
+    return is_available("threadpoolctl")
 
 
 def _check_count(value: Any, name: str) -> int:
@@ -120,11 +119,9 @@ def ensure_single_threaded_blas() -> None:
         return
     with _state_lock:
         if not _blas_done:
-            try:
+            if blas_controllable():
                 from threadpoolctl import threadpool_limits
-            except ImportError:
-                pass
-            else:
+
                 threadpool_limits(limits=1, user_api="blas")
             _blas_done = True
 
