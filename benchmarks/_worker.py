@@ -52,6 +52,10 @@ def _versions(lib: str) -> dict:
         import cnnkit
 
         info["cnnkit"] = cnnkit.__version__
+        if lib == "cnnkit":  # what cnnkit runs with: BLAS set to one thread at its first parallel op
+            from cnnkit._core.fast.threads import ensure_single_threaded_blas
+
+            ensure_single_threaded_blas()
         try:
             from threadpoolctl import threadpool_info
 
