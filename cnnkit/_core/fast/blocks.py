@@ -18,8 +18,9 @@ import numpy as np
 from . import threads
 
 #: Bytes of input per block: large enough that a block's work dwarfs its Python overhead
-#: (tens of microseconds for a pooling call) and the hand-off to a thread.
-BLOCK_BYTES = 1 * 2**20
+#: (tens of microseconds for a pooling call) and the hand-offs to a thread (LeNet-5's
+#: pooling and ReLU, 1.2 MB, ran slower on 2 threads in 1 MiB blocks: BENCHMARKS.md).
+BLOCK_BYTES = 4 * 2**20
 
 
 def split(n: int, bytes_per_item: int) -> list[tuple[int, int]]:

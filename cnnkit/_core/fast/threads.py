@@ -216,12 +216,38 @@ class _Pool:
             self._cv.notify_all()
 
 
+#: glibc's thresholds while the pool runs (unless set in the environment): memory freed by
+#: any thread is kept for reuse up to this much instead of being returned to the kernel.
+MALLOC_KEEP_BYTES = 64 * 2**20
+
+
+def _keep_freed_memory() -> None:
+    """Raise glibc's trim and mmap thresholds. With worker threads, glibc gives each thread an
+    arena and trims it as soon as a large block is freed, so the next call faults every page
+    in again: a LeNet-5 step on 2 threads took ~1,400 page faults and 4-5 ms of system time
+    (0 at 1 thread; BENCHMARKS.md). A process-wide setting, like ``MALLOC_TRIM_THRESHOLD_``."""
+    if any(os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_trim_threshold, MALLOC_KEEP_BYTES)
+    mallopt(m_mmap_threshold, min(MALLOC_KEEP_BYTES, 32 * 2**20))  # glibc's maximum
+
+
 def _get_pool(size: int) -> _Pool:
     global _pool
     with _state_lock:
         if _pool is None or _pool.size != size:
             if _pool is not None:
                 _pool.shutdown()
+            else:
+                _keep_freed_memory()
             _pool = _Pool(size)
         return _pool
 

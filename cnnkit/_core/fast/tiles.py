@@ -28,9 +28,11 @@ from ..window import Pads
 
 #: Aim for about this many tiles on a large problem (more threads than this share them).
 TARGET_TILES = 16
-#: A tile builds at least this many bytes of column matrix (below, the hand-off costs more
-#: than it saves), and at most this many (the column budget of one band, sized for caches).
-MIN_TILE_BYTES = 1 * 2**20
+#: A tile builds at least this many bytes of column matrix, and at most this many (the column
+#: budget of one band, sized for the caches). Smaller tiles of a small problem cost more in
+#: hand-offs (every NumPy call of a task may wait for the GIL) than they gain: LeNet-5's
+#: convolutions run fastest on 2 threads as 4 tiles (BENCHMARKS.md).
+MIN_TILE_BYTES = 4 * 2**20
 MAX_TILE_BYTES = 4 * 2**20
 
 
