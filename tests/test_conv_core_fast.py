@@ -174,6 +174,8 @@ def test_conv3d_same_core(grouping, transpose, monkeypatch):
     _conv_case(3, grouping, 2, 1, "asym", np.float64, True, seed=3)
     _set_mode(monkeypatch, "row_bands", transpose)
     _conv_case(3, grouping, (1, 2, 1), 2, "1", np.float32, False, seed=4)
+    _set_mode(monkeypatch, "sample_bands", transpose)  # stride 1: the lattice scatter over three kernel axes
+    _conv_case(3, grouping, 1, 1, "asym", np.float64, True, seed=5)
 
 
 @pytest.mark.parametrize("transpose", TRANSPOSE)
@@ -301,6 +303,12 @@ def _record(monkeypatch, seen):
             seen["outer product" if w_t.shape[2] == 1 else "group matmul"] += 1
         return scatter_tile(y, w_t, grid, gx, bias)
 
+    lattice = tr._scatter_lattice
+
+    def rec_lattice(scratch, grid, gcol, img, m0):
+        seen["scatter over a tap lattice"] += 1
+        return lattice(scratch, grid, gcol, img, m0)
+
     valid_bands = valid._bands
 
     def rec_valid_bands(nb, rows, bytes_per_row):
@@ -318,6 +326,7 @@ def _record(monkeypatch, seen):
     tr._scatter_plan.cache_clear()
     monkeypatch.setattr(core, "_columns", rec_columns)
     monkeypatch.setattr(valid, "_bands", rec_valid_bands)
+    monkeypatch.setattr(tr, "_scatter_lattice", rec_lattice)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
     monkeypatch.setattr(tiles, "split", rec_split)
@@ -346,7 +355,7 @@ def test_every_branch_is_exercised(monkeypatch):
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
                 "outer product", "group matmul", "im2col one strided view", "im2col per offset",
                 "one tile", "sample tiles", "row tiles", "scatter tile without y",
-                "unpadded stride 1: row band", "unpadded stride 1: sample band"}
+                "unpadded stride 1: row band", "unpadded stride 1: sample band", "scatter over a tap lattice"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
     def choice(x_shape, w_shape, stride, pad):

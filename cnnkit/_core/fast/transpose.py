@@ -193,10 +193,35 @@ def _scatter_tile(y, w_t, grid: PhaseGrid | None, gx, bias) -> None:
                     gcol = np.multiply(w_t, ys, out=gcol_buf)
                 else:
                     gcol = np.matmul(w_t, ys, out=gcol_buf)
+                if grid.tap_strides is not None and len(grid.kernel) > 1:
+                    _scatter_lattice(scratch, grid, gcol.reshape((channels,) + grid.kernel + (n1 - n0, m1 - m0)),
+                                     img[0, :, n0:n1], m0)
+                    continue
                 gcol = gcol.reshape(channels, kk, n1 - n0, m1 - m0)
                 for k, (phase, shift) in enumerate(grid.taps):
                     img[phase, :, n0:n1, m0 + shift:m1 + shift] += gcol[:, k]
             grid.unbuild(img, gx[c0:c1], bias)
+
+
+def _scatter_lattice(scratch: Scratch, grid: PhaseGrid, gcol: np.ndarray, img: np.ndarray, m0: int) -> None:
+    """``img[:, :, m0 + shift_k : ...] += gcol[:, *k]`` for every kernel offset ``k`` of a one-phase
+    grid, whose shifts form a lattice (``shift_k = sum k_a * tap_strides[a]``): the last kernel
+    axes are summed first into a longer row (``(C, K0.., nb, L + (K_a - 1) * t_a)``), one axis at
+    a time, so a ``kh x kw`` kernel takes ``kh + kw`` NumPy calls instead of ``kh * kw`` (each call
+    of a task may wait for the GIL). ``gcol`` ``(C, *K, nb, L)``, ``img`` ``(C, nb, P)``."""
+    cur = gcol
+    for a in reversed(range(1, len(grid.kernel))):
+        ka, step = grid.kernel[a], grid.tap_strides[a]
+        length = cur.shape[-1]
+        nxt = scratch.get(f"lattice{a}", cur.shape[:1 + a] + cur.shape[2 + a:-1] + (length + (ka - 1) * step,))
+        nxt[..., :length] = cur[(slice(None),) * (1 + a) + (0,)]
+        nxt[..., length:] = 0
+        for j in range(1, ka):
+            nxt[..., j * step:j * step + length] += cur[(slice(None),) * (1 + a) + (j,)]
+        cur = nxt
+    length, step = cur.shape[-1], grid.tap_strides[0]
+    for i in range(grid.kernel[0]):
+        img[:, :, m0 + i * step:m0 + i * step + length] += cur[:, i]
 
 
 def _by_scatter(y, w, in_shape, stride, pads, dilation, groups, bias):
