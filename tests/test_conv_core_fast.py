@@ -9,7 +9,7 @@ gradients of input, weight and bias), float32 and float64:
 * conv1d, conv2d, conv3d and the transposed 1-D / 2-D ones with ``output_padding``;
 * the chunking: the whole batch in one chunk, one sample per batch chunk
   (``GRID_BUDGET_BYTES``), several samples per band, one grid row per band
-  (``COL_BUDGET_BYTES``), and tiles of samples or of rows (``tiles.MIN/MAX_TILE_BYTES``),
+  (``COL_BUDGET_BYTES``), and tiles of samples or of rows (``tiles.TILE_BYTES``),
   forced by shrinking the budgets;
 * both algorithms of the transposed direction (scatter / phase convolutions),
   forced, besides the automatic choice.
@@ -51,8 +51,8 @@ MODES = {
     "sample_chunks": {"GRID_BUDGET_BYTES": 1},  # one sample per batch chunk
     "sample_bands": {"COL_BUDGET_BYTES": 3000},  # a few samples per band (small shapes)
     "row_bands": {"COL_BUDGET_BYTES": 1, "GRID_BUDGET_BYTES": 1},  # one grid row per band
-    "sample_tiles": {"tiles.MIN_TILE_BYTES": 1, "tiles.MAX_TILE_BYTES": 12000},  # tiles of a few samples
-    "row_tiles": {"tiles.MIN_TILE_BYTES": 1, "tiles.MAX_TILE_BYTES": 1},  # tiles of one row
+    "sample_tiles": {"tiles.TILE_BYTES": 12000},  # tiles of a few samples
+    "row_tiles": {"tiles.TILE_BYTES": 1},  # tiles of one row
 }
 TRANSPOSE = ("auto", "scatter", "phases")
 

@@ -24,8 +24,7 @@ pytestmark = pytest.mark.skipif(torch is None, reason="PyTorch is required")
 TF = torch.nn.functional if torch is not None else None
 
 THREADS = (1, 2, 3)
-MODES = {"sample_tiles": dict(MIN_TILE_BYTES=1, MAX_TILE_BYTES=20000),
-         "row_tiles": dict(MIN_TILE_BYTES=1, MAX_TILE_BYTES=1)}
+MODES = {"sample_tiles": dict(TILE_BYTES=20000), "row_tiles": dict(TILE_BYTES=1)}
 TOL64 = dict(rtol=1e-10, atol=1e-11)
 
 

@@ -109,9 +109,9 @@ def _ints(v) -> tuple[int, ...]:
 
 
 @functools.lru_cache(maxsize=512)
-def _forward_plan(x_shape, kernel, stride, pads, dilation, out_shape, itemsize, max_tiles, budgets):
-    """The tiles of a forward convolution (cached per geometry; ``budgets`` is part of the
-    key so that changed budgets give a new plan)."""
+def _forward_plan(x_shape, kernel, stride, pads, dilation, out_shape, itemsize, max_tiles, tile_bytes):
+    """The tiles of a forward convolution (cached per geometry; ``tile_bytes`` is part of the
+    key so that a changed budget gives a new plan)."""
     n_batch, channels = x_shape[:2]
     spatial = x_shape[2:]
     full = phase_grid(spatial, kernel, stride, dilation, pads, out_shape=out_shape)
@@ -134,7 +134,7 @@ def forward_plan(x_shape, kernel, stride, pads, dilation, out_shape, itemsize, m
     """:func:`_forward_plan` with its arguments normalised to tuples of ints."""
     return _forward_plan(_ints(x_shape), _ints(kernel), _ints(stride), tuple(_ints(p) for p in pads),
                          _ints(dilation), _ints(out_shape), int(itemsize), max_tiles,
-                         (tiles.TARGET_TILES, tiles.MIN_TILE_BYTES, tiles.MAX_TILE_BYTES))
+                         tiles.TILE_BYTES)
 
 
 def _band_columns(scratch: Scratch, grid: PhaseGrid, x: np.ndarray, groups: int):

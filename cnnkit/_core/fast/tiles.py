@@ -14,11 +14,10 @@ window and padding follow from the output-size rule of :mod:`cnnkit._core.window
   the tile's padding is ``lo' = u0 + lo - p0*s >= 0``, and ``hi'`` is what lets the tile's
   ``y`` rows fit.
 
-How many tiles: the work of a tile is measured by the bytes of the column matrix it builds.
-The count is about :data:`TARGET_TILES` tiles of :data:`MIN_TILE_BYTES` to
-:data:`MAX_TILE_BYTES` each, rounded up to a multiple of 4 (so 2 or 4 threads get equal
-shares), samples first, then rows of one sample. The thread count plays no part, so every
-thread count computes the same tiles, and the same bits.
+How many tiles: the work of a tile is measured by the bytes of the column matrix it builds,
+about :data:`TILE_BYTES` each, the count rounded up to a multiple of 4 (so 2 or 4 threads get
+equal shares), samples first, then rows of one sample. The thread count plays no part, so
+every thread count computes the same tiles, and the same bits.
 """
 from __future__ import annotations
 
@@ -26,14 +25,11 @@ from typing import NamedTuple
 
 from ..window import Pads
 
-#: Aim for about this many tiles on a large problem (more threads than this share them).
-TARGET_TILES = 16
-#: A tile builds at least this many bytes of column matrix, and at most this many (the column
-#: budget of one band, sized for the caches). Smaller tiles of a small problem cost more in
-#: hand-offs (every NumPy call of a task may wait for the GIL) than they gain: LeNet-5's
-#: convolutions run fastest on 2 threads as 4 tiles (BENCHMARKS.md).
-MIN_TILE_BYTES = 4 * 2**20
-MAX_TILE_BYTES = 4 * 2**20
+#: Bytes of column matrix per tile: the column budget of one band (sized for the caches).
+#: Smaller tiles of a small problem cost more in hand-offs (a region's wake-up and join, and
+#: every NumPy call of a task may wait for the GIL) than they gain: LeNet-5's convolutions ran
+#: fastest on 2 threads as 4 tiles of ~1.4 MB, slower as 8 (BENCHMARKS.md).
+TILE_BYTES = 4 * 2**20
 
 
 class Tile(NamedTuple):
@@ -47,8 +43,7 @@ class Tile(NamedTuple):
 
 def tile_count(total_bytes: int) -> int:
     """Number of tiles for ``total_bytes`` of column matrix (see the module docstring)."""
-    target = min(max(total_bytes // TARGET_TILES, MIN_TILE_BYTES), MAX_TILE_BYTES)
-    count = -(-total_bytes // max(target, 1))
+    count = -(-total_bytes // max(TILE_BYTES, 1))
     return 1 if count <= 1 else -(-count // 4) * 4
 
 

@@ -151,7 +151,7 @@ def _by_phases(y, w, in_shape, stride, pads, dilation, groups, bias):
 
 # ---------------------------------------------------------------- scatter
 @functools.lru_cache(maxsize=512)
-def _scatter_plan(n_batch, in_shape, out_shape, kernel, stride, dilation, pads, channels, itemsize, budgets):
+def _scatter_plan(n_batch, in_shape, out_shape, kernel, stride, dilation, pads, channels, itemsize, tile_bytes):
     """Tiles of ``gx`` for the scatter algorithm: ``(gx index, y index, grid or None)``; ``None``
     when no row of ``y`` reaches the tile."""
     full = phase_grid(in_shape, kernel, stride, dilation, pads, out_shape=out_shape)
@@ -236,6 +236,6 @@ def _by_scatter(y, w, in_shape, stride, pads, dilation, groups, bias):
     w_t = np.ascontiguousarray(w.reshape(groups, og, cg * math.prod(kernel)).transpose(0, 2, 1))  # (g, C/g*K, O/g)
     plan = _scatter_plan(int(n_batch), _ints(in_shape), _ints(y.shape[2:]), kernel, _ints(stride), _ints(dilation),
                          tuple(_ints(p) for p in pads), int(channels), int(y.itemsize),
-                         (tiles.TARGET_TILES, tiles.MIN_TILE_BYTES, tiles.MAX_TILE_BYTES))
+                         tiles.TILE_BYTES)
     threads.run_tasks([functools.partial(_scatter_tile, y[yi], w_t, grid, gx[gi], b) for gi, yi, grid in plan])
     return gx
