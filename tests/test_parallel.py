@@ -18,10 +18,10 @@ from cnnkit._core.fast import blocks, tiles
 from cnnkit._core.fast import conv as fast_conv
 from cnnkit._core.fast import transpose as tr
 from cnnkit._core.window import as_tuple, resolve_padding, transposed_output_shape
-from tests.helpers import compare_with_torch, torch
+from tests.helpers import compare_with_torch
 
-pytestmark = pytest.mark.skipif(torch is None, reason="PyTorch is required")
-TF = torch.nn.functional if torch is not None else None
+torch = pytest.importorskip("torch", reason="PyTorch is the oracle of every test here")
+TF = torch.nn.functional
 
 THREADS = (1, 2, 3)
 MODES = {"sample_tiles": dict(TILE_BYTES=20000), "row_tiles": dict(TILE_BYTES=1)}
