@@ -17,6 +17,10 @@ work overlaps; only their Python glue is serialised.
   ``set_num_threads(n)`` still works, and results stay correct, but BLAS's and cnnkit's
   threads may then compete for the cores. ``pip install threadpoolctl`` (the ``threads``
   extra, part of ``all``) enables the default.
+* **Memory.** When the pool starts, glibc's trim and mmap thresholds are raised (see
+  :func:`_keep_freed_memory`; not when ``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``
+  or ``MALLOC_TOP_PAD_`` is set): freed memory is kept for reuse instead of being faulted in
+  again by every call of every thread.
 * **Determinism.** How a problem is cut into tasks depends on its sizes only, never on the
   thread count, and tasks' partial results are combined by the caller in task order; which
   thread runs a task does not change its arithmetic. Results are therefore bitwise
