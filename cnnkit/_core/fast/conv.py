@@ -1,5 +1,5 @@
 """The fast convolution engine: forward and weight gradient (the transposed direction is in
-:mod:`.transpose`). Same results as
+:mod:`.transpose`, unpadded stride-1 tiles in :mod:`.valid`). Same results as
 :mod:`cnnkit._core.conv_reference`, which explains the math; this file is about speed.
 
 Algorithm: im2col on a *phase grid* (:mod:`.grid`) and one GEMM per band. The padded input
@@ -23,8 +23,9 @@ Three levels of cutting, all from sizes alone (never from the thread count):
 3. bands: several samples, or grid rows of one sample, whose column matrix stays under
    :data:`COL_BUDGET_BYTES`, sized for the caches.
 
-Scratch buffers come from :mod:`.scratch` (per thread, kept between calls). With stride 1,
-no padding and one sample or one channel the phase image is the input itself (a view).
+Scratch buffers come from :mod:`.scratch` (per thread, kept between calls). With stride 1 and
+no padding the tiles skip the phase grid altogether (:mod:`.valid`: windows straight from the
+input, each sample's GEMM written straight into the output).
 """
 from __future__ import annotations
 
