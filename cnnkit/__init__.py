@@ -25,3 +25,6 @@ __all__ += ["checkpoint"]
 from .analysis import summary  # noqa: E402  (cnnkit.summary, as torchinfo.summary)
 
 __all__ += ["summary"]
+from ._core.fast.threads import get_num_threads, set_num_threads  # noqa: E402  (as torch's)
+
+__all__ += ["get_num_threads", "set_num_threads"]

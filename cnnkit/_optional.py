@@ -30,6 +30,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "starlette": ("starlette", "serve"),
     "uvicorn": ("uvicorn", "serve"),
     "multipart": ("python-multipart", "serve"),
+    "threadpoolctl": ("threadpoolctl", "threads"),
 }
 
 

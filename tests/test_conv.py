@@ -27,7 +27,7 @@ import pytest
 
 import cnnkit
 import cnnkit.functional as F
-from cnnkit._core import conv as core_conv
+from cnnkit._core.fast import conv as core_conv
 from helpers import compare_with_torch, gradcheck, torch
 
 TF = torch.nn.functional

@@ -1,4 +1,4 @@
-"""Guard for the fast paths of the convolution core (cnnkit/_core/conv.py, grid.py).
+"""Guard for the fast paths of the convolution engine (cnnkit/_core/fast/).
 
 Every branch the core takes is compared with PyTorch (forward and the
 gradients of input, weight and bias), float32 and float64:
@@ -9,7 +9,8 @@ gradients of input, weight and bias), float32 and float64:
 * conv1d, conv2d, conv3d and the transposed 1-D / 2-D ones with ``output_padding``;
 * the chunking: the whole batch in one chunk, one sample per batch chunk
   (``GRID_BUDGET_BYTES``), several samples per band, one grid row per band
-  (``COL_BUDGET_BYTES``), forced by shrinking the budgets;
+  (``COL_BUDGET_BYTES``), and tiles of samples or of rows (``tiles.TILE_BYTES``),
+  forced by shrinking the budgets;
 * both algorithms of the transposed direction (scatter / phase convolutions),
   forced, besides the automatic choice.
 
@@ -27,7 +28,10 @@ import numpy as np
 import pytest
 
 import cnnkit.functional as F
-from cnnkit._core import conv as core
+from cnnkit._core.fast import conv as core
+from cnnkit._core.fast import tiles
+from cnnkit._core.fast import transpose as tr
+from cnnkit._core.fast import valid
 from tests.helpers import available, compare_with_torch, torch
 
 TF = torch.nn.functional
@@ -41,12 +45,14 @@ GROUPINGS = {
     "depthwise": (lambda c: c, lambda c: c),
     "depthwise_x2": (lambda c: c, lambda c: 2 * c),
 }
-# chunking modes: monkeypatched budgets (bytes)
+# chunking modes: monkeypatched budgets (bytes) of the engine (core) and of the tiling
 MODES = {
     "default": {},
     "sample_chunks": {"GRID_BUDGET_BYTES": 1},  # one sample per batch chunk
     "sample_bands": {"COL_BUDGET_BYTES": 3000},  # a few samples per band (small shapes)
     "row_bands": {"COL_BUDGET_BYTES": 1, "GRID_BUDGET_BYTES": 1},  # one grid row per band
+    "sample_tiles": {"tiles.TILE_BYTES": 12000},  # tiles of a few samples
+    "row_tiles": {"tiles.TILE_BYTES": 1},  # tiles of one row
 }
 TRANSPOSE = ("auto", "scatter", "phases")
 
@@ -60,13 +66,12 @@ def _torch_single_thread():
     torch.set_num_threads(threads)
 
 
-def _set_mode(monkeypatch, mode: str, transpose: str = "auto") -> None:
+def _set_mode(monkeypatch, mode: str, algorithm: str = "auto") -> None:
     for name, value in MODES[mode].items():
-        monkeypatch.setattr(core, name, value)
-    if transpose == "scatter":
-        monkeypatch.setattr(core, "_phases_cost", lambda *a: float("inf"))
-    elif transpose == "phases":
-        monkeypatch.setattr(core, "_phases_cost", lambda *a: -1.0)
+        module, attr = (tiles, name[6:]) if name.startswith("tiles.") else (core, name)
+        monkeypatch.setattr(module, attr, value)
+    if algorithm != "auto":
+        monkeypatch.setattr(tr, "choose", lambda *a: algorithm)
 
 
 def _torch_pad(x, pads):
@@ -169,6 +174,8 @@ def test_conv3d_same_core(grouping, transpose, monkeypatch):
     _conv_case(3, grouping, 2, 1, "asym", np.float64, True, seed=3)
     _set_mode(monkeypatch, "row_bands", transpose)
     _conv_case(3, grouping, (1, 2, 1), 2, "1", np.float32, False, seed=4)
+    _set_mode(monkeypatch, "sample_bands", transpose)  # stride 1: the lattice scatter over three kernel axes
+    _conv_case(3, grouping, 1, 1, "asym", np.float64, True, seed=5)
 
 
 @pytest.mark.parametrize("transpose", TRANSPOSE)
@@ -189,10 +196,7 @@ def test_conv_transpose_asymmetric_padding(dtype, transpose, monkeypatch):
                        config=f"conv_transpose2d asymmetric {pads} {np.dtype(dtype).name} {transpose}")
 
 
-@pytest.mark.parametrize("transpose", TRANSPOSE)
-def test_stride_larger_than_kernel_and_input(transpose, monkeypatch):
-    """Phases that receive no tap (stride > kernel) and phases with no position (stride > input)."""
-    _set_mode(monkeypatch, "default", transpose)
+def _stride_larger_than_kernel_and_input(config: str) -> None:
     rng = np.random.default_rng(12)
     for dtype in DTYPES:
         x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
@@ -201,11 +205,26 @@ def test_stride_larger_than_kernel_and_input(transpose, monkeypatch):
         kw = dict(stride=(3, 4), padding=(1, 0), output_padding=(2, 1))
         compare_with_torch(lambda x, w, b: F.conv_transpose2d(x, w, b, **kw),
                            lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw), [x, w, b],
-                           config=f"conv_transpose2d stride>kernel {np.dtype(dtype).name} {transpose}")
+                           config=f"conv_transpose2d stride>kernel {np.dtype(dtype).name} {config}")
         x = rng.standard_normal((2, 3, 2)).astype(dtype)
         w = rng.standard_normal((5, 3, 2)).astype(dtype)
         compare_with_torch(lambda x, w: F.conv1d(x, w, stride=5), lambda x, w: TF.conv1d(x, w, stride=5),
-                           [x, w], config=f"conv1d stride>input {np.dtype(dtype).name} {transpose}")
+                           [x, w], config=f"conv1d stride>input {np.dtype(dtype).name} {config}")
+        # output_padding 2 < dilation 3: the last outputs lie beyond every window of x
+        x = rng.standard_normal((2, 3, 4)).astype(dtype)
+        w = rng.standard_normal((3, 2, 2)).astype(dtype)
+        kw = dict(dilation=3, output_padding=2)
+        compare_with_torch(lambda x, w: F.conv_transpose1d(x, w, **kw), lambda x, w: TF.conv_transpose1d(x, w, **kw),
+                           [x, w], config=f"conv_transpose1d output_padding>stride {np.dtype(dtype).name} {config}")
+
+
+@pytest.mark.parametrize("mode", ("default", "row_tiles"))
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+def test_stride_larger_than_kernel_and_input(transpose, mode, monkeypatch):
+    """Phases that receive no tap (stride > kernel), phases with no position (stride > input),
+    and tiles of ``gx`` that no row of ``y`` reaches."""
+    _set_mode(monkeypatch, mode, transpose)
+    _stride_larger_than_kernel_and_input(f"{transpose} {mode}")
 
 
 def test_fast_paths_keep_float32():
@@ -235,7 +254,7 @@ def test_scratch_memory_is_bounded():
     gy = rng.standard_normal((1, 8, 256, 256)).astype(np.float32)
     limit = 3 * x.nbytes + 3 * core.COL_BUDGET_BYTES  # the 9x column matrix would be 9 * x.nbytes
     for run in (lambda: core.conv_nd(x, w, (1, 1), pads, (1, 1), 1, (256, 256)),
-                lambda: core.conv_transpose_nd(gy, w, (256, 256), (1, 1), pads, (1, 1), 1),
+                lambda: tr.conv_transpose_nd(gy, w, (256, 256), (1, 1), pads, (1, 1), 1),
                 lambda: core.conv_weight_grad(x, gy, (3, 3), (1, 1), pads, (1, 1), 1)):
         tracemalloc.start()
         run()
@@ -246,9 +265,9 @@ def test_scratch_memory_is_bounded():
 
 # ------------------------------------------------------------------ branch coverage
 def _record(monkeypatch, seen):
-    """Wrap the core's branch points so that the branches taken are counted in ``seen``."""
-    bands, chunks = core._bands, core._batch_chunks
-    scatter, phases, group_matmul = core._transpose_by_scatter, core._transpose_by_phases, core._group_matmul
+    """Wrap the engine's branch points so that the branches taken are counted in ``seen``."""
+    bands, chunks, split = core._bands, core._batch_chunks, tiles.split
+    scatter_tile, phases = tr._scatter_tile, tr._by_phases
 
     def rec_bands(grid, nb, bytes_per_column):
         for band in bands(grid, nb, bytes_per_column):
@@ -262,19 +281,40 @@ def _record(monkeypatch, seen):
         seen["several batch chunks" if len(out) > 1 else "one batch chunk"] += 1
         return iter(out)
 
-    def rec_phases(y, w, in_shape, stride, groups, phase_list, bias):
+    def rec_split(n_batch, rows, bytes_per_row, max_tiles=None):
+        out = split(n_batch, rows, bytes_per_row, max_tiles)
+        seen["one tile" if len(out) == 1 else
+             "row tiles" if any((t.r0, t.r1) != (0, rows) for t in out) else "sample tiles"] += 1
+        return out
+
+    def rec_phases(y, w, in_shape, stride, pads, dilation, groups, bias):
         seen["transpose by phases"] += 1
+        phase_list = tr.phase_convs(tuple(in_shape), tuple(y.shape[2:]), tuple(w.shape[2:]), tuple(stride),
+                                    tuple(dilation), tuple(tuple(p) for p in pads))
         if any(p is None for p in phase_list):
             seen["phase without taps"] += 1
-        return phases(y, w, in_shape, stride, groups, phase_list, bias)
+        return phases(y, w, in_shape, stride, pads, dilation, groups, bias)
 
-    def rec_scatter(*args):
+    def rec_scatter_tile(y, w_t, grid, gx, bias):
         seen["transpose by scatter"] += 1
-        return scatter(*args)
+        if grid is None:
+            seen["scatter tile without y"] += 1
+        else:
+            seen["outer product" if w_t.shape[2] == 1 else "group matmul"] += 1
+        return scatter_tile(y, w_t, grid, gx, bias)
 
-    def rec_matmul(a, b, out=None):
-        seen["outer product" if a.shape[2] == 1 else "group matmul"] += 1
-        return group_matmul(a, b, out)
+    lattice = tr._scatter_lattice
+
+    def rec_lattice(scratch, grid, gcol, img, m0):
+        seen["scatter over a tap lattice"] += 1
+        return lattice(scratch, grid, gcol, img, m0)
+
+    valid_bands = valid._bands
+
+    def rec_valid_bands(nb, rows, bytes_per_row):
+        for band in valid_bands(nb, rows, bytes_per_row):
+            seen["unpadded stride 1: " + ("row band" if (band[2], band[3]) != (0, rows) else "sample band")] += 1
+            yield band
 
     columns = core._columns
 
@@ -282,39 +322,47 @@ def _record(monkeypatch, seen):
         seen["im2col one strided view" if grid.tap_strides is not None else "im2col per offset"] += 1
         return columns(scratch, grid, img, band)
 
+    core._forward_plan.cache_clear()
+    tr._scatter_plan.cache_clear()
     monkeypatch.setattr(core, "_columns", rec_columns)
+    monkeypatch.setattr(valid, "_bands", rec_valid_bands)
+    monkeypatch.setattr(tr, "_scatter_lattice", rec_lattice)
     monkeypatch.setattr(core, "_bands", rec_bands)
     monkeypatch.setattr(core, "_batch_chunks", rec_chunks)
-    monkeypatch.setattr(core, "_transpose_by_phases", rec_phases)
-    monkeypatch.setattr(core, "_transpose_by_scatter", rec_scatter)
-    monkeypatch.setattr(core, "_group_matmul", rec_matmul)
+    monkeypatch.setattr(tiles, "split", rec_split)
+    monkeypatch.setattr(tr, "_by_phases", rec_phases)
+    monkeypatch.setattr(tr, "_scatter_tile", rec_scatter_tile)
+    monkeypatch.setattr(tr, "_bands", rec_bands)
+    monkeypatch.setattr(tr, "_batch_chunks", rec_chunks)
 
 
 def test_every_branch_is_exercised(monkeypatch):
-    """The cases above reach every branch of the core (re-run a representative subset here)."""
+    """The cases above reach every branch of the engine (re-run a representative subset here)."""
     seen = collections.Counter()
     _record(monkeypatch, seen)
-    for mode, transpose, grouping in itertools.product(("default", "sample_chunks", "sample_bands", "row_bands"),
-                                                        ("auto", "scatter", "phases"), GROUPINGS):
+    for mode, transpose, grouping in itertools.product(tuple(MODES), ("auto", "scatter", "phases"), GROUPINGS):
         with monkeypatch.context() as m:
             _set_mode(m, mode, transpose)
             _conv_case(2, grouping, 2, 2, "asym", np.float32, True, seed=7, batch=5)
             _transpose_case(2, grouping, 3, 1, 1, 2, np.float64, seed=9, batch=3)
+            _conv_case(2, grouping, 1, 2, "0", np.float32, True, seed=10, batch=3)  # unpadded stride 1
+    with monkeypatch.context() as m:
+        _set_mode(m, "row_tiles", "scatter")
+        _stride_larger_than_kernel_and_input("branches")
+    core._forward_plan.cache_clear()
+    tr._scatter_plan.cache_clear()
     expected = {"row band", "several samples per band", "one sample per band", "several batch chunks",
                 "one batch chunk", "transpose by phases", "transpose by scatter", "phase without taps",
-                "outer product", "group matmul", "im2col one strided view", "im2col per offset"}
+                "outer product", "group matmul", "im2col one strided view", "im2col per offset",
+                "one tile", "sample tiles", "row tiles", "scatter tile without y",
+                "unpadded stride 1: row band", "unpadded stride 1: sample band", "scatter over a tap lattice"}
     assert expected <= set(seen), f"branches never taken: {expected - set(seen)} (seen {dict(seen)})"
     # the automatic choice picks each algorithm somewhere in the benchmark shapes
-    from cnnkit._core.grid import PhaseGrid
-
     def choice(x_shape, w_shape, stride, pad):
         n = len(x_shape) - 2
-        pads = ((pad, pad),) * n
-        grid = PhaseGrid(x_shape[2:], w_shape[2:], stride, (1,) * n, pads)
-        phase_list = core._phase_convs(x_shape[2:], grid.out_shape, w_shape[2:], stride, (1,) * n, pads)
-        by_phases = core._phases_cost(phase_list, w_shape[0], w_shape[1], 1) < \
-            core._scatter_cost(grid, w_shape[0], w_shape[1], 1)
-        return "phases" if by_phases else "scatter"
+        out = tuple((s + 2 * pad - k) // st + 1 for s, k, st in zip(x_shape[2:], w_shape[2:], stride))
+        return tr.choose(x_shape[2:], out, w_shape[2:], stride, (1,) * n, ((pad, pad),) * n,
+                         w_shape[0], w_shape[1], 1)
 
     assert choice((8, 64, 56, 56), (64, 64, 3, 3), (1, 1), 1) == "phases"  # dense 3x3: gather beats +=
     assert choice((64, 6, 14, 14), (16, 6, 5, 5), (1, 1), 0) == "scatter"  # LeNet conv2: C < O, small image
@@ -329,7 +377,7 @@ VIEW_GRID = list(itertools.product((1, 2), ((1, 3), (1, 1), (4, 1)), (1, 2), ("d
 def test_unpadded_stride1_uses_a_view(n, shape, dilation, grouping, dtype):
     """Stride 1, no padding, one channel or one sample: the phase image is the input itself
     (no copy); forward and every gradient still match PyTorch (the weight gradient reads the view)."""
-    from cnnkit._core.grid import phase_grid
+    from cnnkit._core.fast.grid import phase_grid
 
     channels, batch = shape
     groups = channels if grouping == "depthwise" else 1
@@ -351,10 +399,24 @@ def test_unpadded_stride1_uses_a_view(n, shape, dilation, grouping, dtype):
 
 def test_image_view_refused_when_it_would_not_be_the_layout():
     """Padding, stride > 1, or several samples *and* channels: no view (the images are built)."""
-    from cnnkit._core.grid import phase_grid
+    from cnnkit._core.fast.grid import phase_grid
 
     x = np.zeros((2, 3, 6, 6), np.float32)
     assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).image_view(x) is None
     assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1))).image_view(x[:1]) is None
     assert phase_grid((6, 6), (3, 3), (2, 2), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1]) is None
     assert phase_grid((6, 6), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0))).image_view(x[:, :1, :, ::-1]) is None
+
+
+@pytest.mark.parametrize("transpose", TRANSPOSE)
+def test_tiles_reading_only_padding(transpose, monkeypatch):
+    """Padding wider than the kernel: tiles of one output row whose window holds no input row."""
+    _set_mode(monkeypatch, "row_tiles", transpose)
+    rng = np.random.default_rng(13)
+    for dtype in DTYPES:
+        x = rng.standard_normal((2, 3, 4, 5)).astype(dtype)
+        w = rng.standard_normal((4, 3, 2, 2)).astype(dtype)
+        b = rng.standard_normal(4).astype(dtype)
+        compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=(4, 3)),
+                           lambda x, w, b: TF.conv2d(x, w, b, padding=(4, 3)), [x, w, b],
+                           config=f"conv2d padding > kernel {np.dtype(dtype).name} {transpose}")

@@ -11,21 +11,34 @@ import warnings
 import numpy as np
 
 from .._validate import check_dim, check_int, check_number
+from .._core.fast import blocks
 from ..autograd import Function, Tensor
 from ._validate import as_input
 
 
 # ------------------------------------------------------------------ Functions
 class ReLU(Function):
-    """``max(x, 0)``; gradient ``g * (x > 0)``."""
+    """``max(x, 0)``; gradient ``g * (x > 0)``. Large arrays are processed in blocks on
+    cnnkit's threads (:mod:`cnnkit._core.fast.blocks`; elementwise, so the blocks do not
+    change the result)."""
 
     def forward(self, x):
-        out = np.maximum(x, 0)
-        self.positive = out > 0
-        return out
+        flat = np.ascontiguousarray(x).reshape(-1)
+        out, positive = np.empty_like(flat), np.empty(flat.shape, dtype=bool)
+
+        def block(a, b):
+            np.maximum(flat[a:b], 0, out=out[a:b])
+            np.greater(out[a:b], 0, out=positive[a:b])
+
+        blocks.map_ranges(block, flat.size, flat.itemsize)
+        self.positive = positive.reshape(x.shape)
+        return out.reshape(x.shape)
 
     def backward(self, g):
-        return (g * self.positive,)
+        flat, positive = np.ascontiguousarray(g).reshape(-1), self.positive.reshape(-1)
+        gx = np.empty_like(flat)
+        blocks.map_ranges(lambda a, b: np.multiply(flat[a:b], positive[a:b], out=gx[a:b]), flat.size, flat.itemsize)
+        return (gx.reshape(g.shape),)
 
 
 class LeakyReLU(Function):

@@ -3,27 +3,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._core.fast.matmul import matmul
 from ..autograd import Function, Tensor
 from ._validate import as_input, check_dtype_match
 
 
 class Linear(Function):
-    """``x (*, in)`` @ ``w (out, in)``ᵀ + ``b (out,)`` -> ``(*, out)``."""
+    """``x (*, in)`` @ ``w (out, in)``ᵀ + ``b (out,)`` -> ``(*, out)``; large products run in
+    blocks on cnnkit's threads (:mod:`cnnkit._core.fast.matmul`)."""
 
     def forward(self, x, w, b):
         self.save(x, w)
-        out = x @ w.T
+        out = matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + (w.shape[0],))
         if b is not None:
             out += b
         return out
 
     def backward(self, g):
         x, w = self.saved
-        gx = g @ w if self.needs_input_grad[0] else None
-        gw = None
-        if self.needs_input_grad[1]:
-            gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-        gb = g.reshape(-1, g.shape[-1]).sum(axis=0) if self.needs_input_grad[2] else None
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = matmul(g2, w).reshape(x.shape) if self.needs_input_grad[0] else None
+        gw = matmul(g2.T, x.reshape(-1, x.shape[-1])) if self.needs_input_grad[1] else None
+        gb = g2.sum(axis=0) if self.needs_input_grad[2] else None
         return gx, gw, gb
 
 

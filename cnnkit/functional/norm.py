@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 
 from .._validate import check_bool, check_number
+from .._core.fast import blocks
 from ..autograd import Function, Tensor
 from ._validate import as_input, check_dtype_match
 
@@ -42,100 +43,157 @@ def _per_channel(v: np.ndarray, ndim: int) -> np.ndarray:
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _by_channel_blocks(fn, x: np.ndarray) -> list[np.ndarray]:
+    """``fn(a, b)`` for blocks ``[a, b)`` of the channels of ``x`` ``(N, C, *)`` (in parallel,
+    :mod:`cnnkit._core.fast.blocks`), each returning a tuple of ``(b - a,)`` arrays; returns
+    those arrays joined over the blocks (each channel's arithmetic is the block's own, so the
+    result does not depend on the thread count)."""
+    parts = blocks.map_ranges(fn, x.shape[1], x[:, :1].nbytes)
+    return [np.concatenate(column) for column in zip(*parts)]
+
+
+def _train_block(x, weight, bias, eps, count, x_hat, out):
+    """Training batch norm of a channel block: writes ``x_hat`` and ``out``; returns the
+    block's ``(mean, var, inv_std)``."""
+    nd = x.ndim
+    mean = _channel_sum(x) / count
+    centered = np.subtract(x, _per_channel(mean, nd), out=x_hat)
+    var = _channel_dot(centered, centered) / count
+    inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
+    x_hat *= _per_channel(inv_std, nd)
+    if weight is not None:
+        np.multiply(x_hat, _per_channel(weight, nd), out=out)
+    else:
+        out[...] = x_hat
+    if bias is not None:
+        out += _per_channel(bias, nd)
+    return mean, var, inv_std
+
+
 class BatchNorm(Function):
-    """Batch normalization of ``(N, C, *)`` with optional affine ``weight``/``bias`` ``(C,)``."""
+    """Batch normalization of ``(N, C, *)`` with optional affine ``weight``/``bias`` ``(C,)``;
+    channels are processed in blocks on cnnkit's threads."""
 
     def forward(self, x, weight, bias, running_mean, running_var, training, momentum, eps):
         c = x.shape[1]
         count = x.size // c
-        self.training, self.count = training, count
-        if training:
-            mean = _channel_sum(x) / count
-            centered = x - _per_channel(mean, x.ndim)
-            var = _channel_dot(centered, centered) / count
+        nd = x.ndim
+        self.training, self.count, self.weight = training, count, weight
+        if training:  # keep x_hat for backward; y = x_hat * weight + bias
+            x_hat, out = np.empty_like(x), np.empty_like(x)
+            mean, var, self.inv_std = _by_channel_blocks(lambda a, b: _train_block(
+                x[:, a:b], None if weight is None else weight[a:b], None if bias is None else bias[a:b],
+                eps, count, x_hat[:, a:b], out[:, a:b]), x)
+            self.x_hat = x_hat
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += (momentum * mean).astype(running_mean.dtype, copy=False)
             if running_var is not None:
                 running_var *= 1 - momentum
                 running_var += (momentum * var * (count / (count - 1))).astype(running_var.dtype, copy=False)
-        else:  # a copy: the running statistics may be updated in place before backward runs
-            mean = running_mean.astype(x.dtype, copy=True)
-            var = running_var.astype(x.dtype, copy=False)
-            centered = None
-        inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
-        self.inv_std, self.weight = inv_std, weight
-        scale = inv_std if weight is None else inv_std * weight
-        if training:  # keep x_hat for backward; y = x_hat * weight + bias
-            x_hat = centered
-            x_hat *= _per_channel(inv_std, x.ndim)
-            self.x_hat = x_hat
-            out = x_hat * _per_channel(weight, x.ndim) if weight is not None else x_hat.copy()
-        else:  # y = x * scale + (bias - mean * scale), one pass; x kept for the weight gradient
-            self.x, self.mean = x, mean
-            out = x * _per_channel(scale, x.ndim)
-            out += _per_channel(-mean * scale, x.ndim)
-        if bias is not None:
-            out += _per_channel(bias, x.ndim)
-        return out
+            return out
+        # evaluation: y = x * scale + (bias - mean * scale), one pass; x kept for the weight gradient.
+        # mean is a copy: the running statistics may be updated in place before backward runs
+        self.mean = running_mean.astype(x.dtype, copy=True)
+        var = running_var.astype(x.dtype, copy=False)
+        self.inv_std = (1.0 / np.sqrt(var + np.asarray(eps, dtype=var.dtype))).astype(x.dtype, copy=False)
+        scale = self.inv_std if weight is None else self.inv_std * weight
+        shift = -self.mean * scale if bias is None else bias - self.mean * scale
+        self.x = x
+        out = np.empty_like(x)
 
-    def _x_hat_dot(self, g):
-        """``sum(g * x_hat)`` per channel, and ``sum(g)``."""
-        gsum = _channel_sum(g)
-        if self.training:
-            return _channel_dot(g, self.x_hat), gsum
-        return (_channel_dot(g, self.x) - self.mean * gsum) * self.inv_std, gsum
+        def block(a, b):
+            np.multiply(x[:, a:b], _per_channel(scale[a:b], nd), out=out[:, a:b])
+            out[:, a:b] += _per_channel(shift[a:b], nd)
+            return ()
+
+        blocks.map_ranges(block, c, x[:, :1].nbytes)
+        return out
 
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        gxhat, gsum = self._x_hat_dot(g)
         nd = g.ndim
         scale = self.inv_std if self.weight is None else self.inv_std * self.weight
-        gx = None
-        if need_x:
-            if self.training:
+        gx = np.empty_like(g) if need_x else None
+
+        def block(a, b):
+            gb, sb = g[:, a:b], _per_channel(scale[a:b], nd)
+            gsum = _channel_sum(gb)
+            if not self.training:  # sum(g * x_hat) from x; gx = g * scale
+                gxhat = (_channel_dot(gb, self.x[:, a:b]) - self.mean[a:b] * gsum) * self.inv_std[a:b]
+                if need_x:
+                    np.multiply(gb, sb, out=gx[:, a:b])
+                return gxhat, gsum
+            x_hat = self.x_hat[:, a:b]
+            gxhat = _channel_dot(gb, x_hat)
+            if need_x:  # weight / (M sqrt(var + eps)) * (M g - sum(g) - x_hat sum(g x_hat))
                 m = self.count
-                gx = self.x_hat * _per_channel(-gxhat / m, nd)
-                gx += g
-                gx -= _per_channel(gsum / m, nd)
-                gx *= _per_channel(scale, nd)
-            else:
-                gx = g * _per_channel(scale, nd)
+                dst = np.multiply(x_hat, _per_channel(-gxhat / m, nd), out=gx[:, a:b])
+                dst += gb
+                dst -= _per_channel(gsum / m, nd)
+                dst *= sb
+            return gxhat, gsum
+
+        gxhat, gsum = _by_channel_blocks(block, g)
         return gx, (gxhat if need_w else None), (gsum if need_b else None)
 
 
 class LayerNorm(Function):
-    """Normalization over the trailing ``k`` axes, with elementwise affine ``weight``/``bias``."""
+    """Normalization over the trailing ``k`` axes, with elementwise affine ``weight``/``bias``;
+    rows (the leading axes) are processed in blocks on cnnkit's threads."""
 
     def forward(self, x, weight, bias, k, eps):
         axes = tuple(range(x.ndim - k, x.ndim))
-        self.axes = axes
-        mean = x.mean(axis=axes, keepdims=True)
-        x_hat = x - mean
-        var = np.mean(x_hat * x_hat, axis=axes, keepdims=True)
-        self.inv_std = 1.0 / np.sqrt(var + np.asarray(eps, dtype=x.dtype))
-        x_hat *= self.inv_std
-        self.x_hat, self.weight = x_hat, weight
-        out = x_hat * weight if weight is not None else x_hat.copy()
-        if bias is not None:
-            out += bias
-        return out
+        self.axes, self.weight = axes, weight
+        rows = x.reshape((-1,) + x.shape[x.ndim - k:])  # (R, *normalized)
+        raxes = tuple(range(1, k + 1))
+        x_hat, out = np.empty_like(rows), np.empty_like(rows)
+        inv_std = np.empty((rows.shape[0],) + (1,) * k, dtype=x.dtype)
+
+        def block(a, b):
+            xb, xh = rows[a:b], x_hat[a:b]
+            np.subtract(xb, xb.mean(axis=raxes, keepdims=True), out=xh)
+            var = np.mean(xh * xh, axis=raxes, keepdims=True)
+            np.divide(1.0, np.sqrt(var + np.asarray(eps, dtype=x.dtype)), out=inv_std[a:b])
+            xh *= inv_std[a:b]
+            if weight is not None:
+                np.multiply(xh, weight, out=out[a:b])
+            else:
+                out[a:b] = xh
+            if bias is not None:
+                out[a:b] += bias
+
+        blocks.map_ranges(block, rows.shape[0], rows[:1].nbytes)
+        self.x_hat, self.inv_std = x_hat, inv_std
+        return out.reshape(x.shape)
 
     def backward(self, g):
         need_x, need_w, need_b = self.needs_input_grad[:3]
-        lead = tuple(range(g.ndim - len(self.axes)))
-        x_hat = self.x_hat
-        gx = gw = gb = None
-        if need_x:
-            gxh = g * self.weight if self.weight is not None else g
-            gx = gxh - gxh.mean(axis=self.axes, keepdims=True)
-            gx -= x_hat * np.mean(gxh * x_hat, axis=self.axes, keepdims=True)
-            gx *= self.inv_std
-        if need_w:
-            gw = np.sum(g * x_hat, axis=lead)
+        k = len(self.axes)
+        rows = g.reshape(self.x_hat.shape)
+        raxes = tuple(range(1, k + 1))
+        gx = np.empty_like(rows) if need_x else None
+
+        def block(a, b):
+            gb, x_hat = rows[a:b], self.x_hat[a:b]
+            if need_x:
+                gxh = gb * self.weight if self.weight is not None else gb
+                dst = np.subtract(gxh, gxh.mean(axis=raxes, keepdims=True), out=gx[a:b])
+                dst -= x_hat * np.mean(gxh * x_hat, axis=raxes, keepdims=True)
+                dst *= self.inv_std[a:b]
+            return (np.sum(gb * x_hat, axis=0) if need_w else None), (np.sum(gb, axis=0) if need_b else None)
+
+        parts = blocks.map_ranges(block, rows.shape[0], rows[:1].nbytes)
+        gw = gb = None
+        if need_w:  # partial sums of the blocks, added in block order
+            gw = parts[0][0]
+            for p in parts[1:]:
+                gw += p[0]
         if need_b:
-            gb = np.sum(g, axis=lead)
-        return gx, gw, gb
+            gb = parts[0][1]
+            for p in parts[1:]:
+                gb += p[1]
+        return (None if gx is None else gx.reshape(g.shape)), gw, gb
 
 
 # ---------------------------------------------------------------- functions

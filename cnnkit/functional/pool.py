@@ -21,7 +21,7 @@ import numbers
 
 import numpy as np
 
-from .._core import pool as core
+from .._core.fast import pool as core  # cnnkit._core.pool, run on blocks of planes in parallel
 from .._core.window import as_tuple
 from .._validate import check_bool, check_int
 from ..autograd import Function, Tensor
