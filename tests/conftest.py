@@ -30,15 +30,27 @@ def data_dir() -> Path:
     return path
 
 
+def _skip_when_an_optional_package_is_missing(outcome) -> None:
+    from cnnkit._optional import MissingDependency
+
+    exc = outcome.excinfo
+    if exc is not None and isinstance(exc[1], MissingDependency):
+        outcome.force_exception(pytest.skip.Exception(f"optional package missing: {exc[1]}", _use_item_location=True))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    """A fixture that reaches a missing optional package (e.g. the pretrained LeNet-5
+    needs safetensors) skips its tests with the install line, as below."""
+    outcome = yield
+    _skip_when_an_optional_package_is_missing(outcome)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """A test that reaches an optional package that is not installed (cnnkit raises
     ``MissingDependency`` with the install line) is skipped with that line, so the
     suite also runs in a NumPy-only environment. With the test extras installed,
     nothing is skipped this way."""
-    from cnnkit._optional import MissingDependency
-
     outcome = yield
-    exc = outcome.excinfo
-    if exc is not None and isinstance(exc[1], MissingDependency):
-        outcome.force_exception(pytest.skip.Exception(f"optional package missing: {exc[1]}", _use_item_location=True))
+    _skip_when_an_optional_package_is_missing(outcome)

@@ -155,6 +155,7 @@ def test_internal_errors_are_one_line_too(capsys, monkeypatch):
 
 def test_textcnn_with_a_tiny_limit_reports_numbers(capsys, data_dir, tmp_path):
     """`--limit 10 --folds 2` printed nan% and ended in a KeyError (an empty dev set)."""
+    pytest.importorskip("safetensors", reason="fold checkpoints are safetensors files")
     rc, out, err = run(capsys, "train", "textcnn", "--limit", "10", "--folds", "2", "--epochs", "2",
                        "--out", tmp_path / "tc", "--no-progress")
     assert rc == 0, err

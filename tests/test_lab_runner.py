@@ -119,6 +119,7 @@ def test_cli_list_and_errors(tmp_path):
 
 @pytest.mark.slow
 def test_cli_run_interrupt_resume_and_report(tmp_path):
+    pytest.importorskip("mnist1d", reason="the MNIST-1D experiments need the lab extra")
     out = tmp_path / "runs"
     args = ("run", NAME, "--tiny", "--seeds", "3", "--set", "epochs=40", "--out", str(out), "--workers", "1",
             "--no-progress")

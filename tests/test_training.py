@@ -219,6 +219,7 @@ def test_cli_ctrl_c_then_resume_equals_straight_run(data_dir, tmp_path):
 
 
 def test_cli_textcnn_folds(data_dir, tmp_path):
+    pytest.importorskip("safetensors", reason="fold checkpoints are safetensors files")
     out = tmp_path / "tc"
     proc = _cli("train", "textcnn", "--dataset", "mr", "--limit", 300, "--folds", 3, "--fold-ids", 1, 2,
                 "--epochs", 1, "--optimizer", "adam", "--out", out, "--data-dir", data_dir, "--no-progress")
