@@ -4,7 +4,7 @@ the separable convolutions, forward and backward, with every number computed by 
 * :func:`frame_data` — the plain data of every frame (:class:`FrameData`, JSON ready);
 * :func:`animate` — the frames drawn with Pillow (:class:`Animation`: ``save`` a GIF,
   ``_repr_html_`` shows it inline in Jupyter);
-* :func:`gallery` — Dumoulin & Visin's set and the seed's examples, with an index page.
+* :func:`gallery` — Dumoulin & Visin's set and the study text's examples, with an index page.
 
 Compute first, draw second: the renderer only reads :class:`FrameData`.
 """

@@ -125,7 +125,7 @@ class FrameData:
     def scatter_groups(self, stage: int = 0) -> list[dict]:
         """The terms regrouped by input cell (raster order): ``[{"input_index", "targets":
         [{"output_index", "kernel_index"}]}]``: what each input cell spreads onto the
-        output, the seed's view of a transposed convolution."""
+        output, the study text's view of a transposed convolution."""
         groups: dict[tuple, list] = {}
         for f in self.stage_frames(stage):
             for t in f["terms"]:
@@ -396,13 +396,13 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
     (default 3, pools 2); ``stride`` (default 1, pools ``kernel_size`` as PyTorch),
     ``dilation``, ``output_padding`` (transposed only) as ints or per axis; ``padding`` an int, a tuple, ``"same"``, ``"valid"`` or ``(lo, hi)``
     pairs per axis (pools: ints only); ``channels`` input channels (a convolution sums them
-    into one output channel; ``depthwise-separable`` maps ``C -> 2C`` as the seed's 16 -> 32);
+    into one output channel; ``depthwise-separable`` maps ``C -> 2C`` as the study text's 16 -> 32);
     ``seed`` for the small integer values; ``kernel`` overrides the weights (``separable``:
     ``(column, row)``; ``depthwise-separable``: ``(depthwise (C, k, k), pointwise (O, C))``);
     ``ceil_mode`` for pools; ``view`` ``"direct"`` or ``"scatter"`` (transposed only: how the
     renderer draws it; the data are the same). ``backward=True`` adds the gradient routes.
 
-    >>> d = frame_data("conv2d", input_size=5, stride=2)      # the seed's 5x5 -> 2x2
+    >>> d = frame_data("conv2d", input_size=5, stride=2)      # the study text's 5x5 -> 2x2
     >>> np.shape(d.output), len(d.frames), len(d.frames[0]["terms"])
     ((1, 2, 2), 4, 9)
     """

@@ -1,5 +1,5 @@
 """The gallery: Dumoulin & Visin's convolution-arithmetic set (each with its transposed
-counterpart), then the seed's own examples, written as GIFs with an ``index.html``
+counterpart), then the study text's own examples, written as GIFs with an ``index.html``
 that lists every animation with its configuration, formula and the command that makes it.
 
 Their sizes follow "A guide to convolution arithmetic for deep learning" (2016): e.g.
@@ -62,19 +62,19 @@ def _entries() -> list[GalleryEntry]:
         out.append(GalleryEntry(f"{name}_transposed", f"{caption}, transposed (direct view: zeros inserted, "
                                 "padded, kernel rotated)", "conv_transpose2d", transposed))
     out += [
-        GalleryEntry("seed_transposed_scatter", "The seed's example back: 2x2 -> 5x5, each input pixel spreads "
+        GalleryEntry("seed_transposed_scatter", "The study text's example back: 2x2 -> 5x5, each input pixel spreads "
                      "its 9 weighted values, stride 2 apart over the output (scatter view)", "conv_transpose2d",
                      dict(input_size=2, kernel_size=3, stride=2, view="scatter")),
-        GalleryEntry("seed_stride2_backward", "The seed's 5x5 -> 2x2 convolution, backward: the input gradient "
+        GalleryEntry("seed_stride2_backward", "The study text's 5x5 -> 2x2 convolution, backward: the input gradient "
                      "is the transposed convolution of the output gradient", "conv2d",
                      dict(input_size=5, kernel_size=3, stride=2, backward=True)),
-        GalleryEntry("seed_dilation_1d", "The seed's # - # - #: a 3-tap kernel with dilation 2 sees 5 cells",
+        GalleryEntry("seed_dilation_1d", "The study text's # - # - #: a 3-tap kernel with dilation 2 sees 5 cells",
                      "conv1d", dict(input_size=9, kernel_size=3, dilation=2)),
         GalleryEntry("seed_sobel_separable", "Sobel as [1,2,1]^T (x) [1,0,-1]: a 3x1 pass, then a 1x3 pass "
                      "(6 weights instead of 9) on an image with an edge", "separable",
                      dict(input=_EDGE, kernel=([1, 2, 1], [1, 0, -1]))),
         GalleryEntry("seed_depthwise_separable", "Depthwise-separable: a 3x3 filter per channel, then 1x1 mixing "
-                     "(2 -> 4 channels here; the seed's 16 -> 32 counts are on the frame)", "depthwise-separable",
+                     "(2 -> 4 channels here; the study text's 16 -> 32 counts are on the frame)", "depthwise-separable",
                      dict(input_size=4, kernel_size=3, channels=2)),
         GalleryEntry("seed_max_pool_backward", "Max pooling backward: each upstream gradient goes to its "
                      "window's maximum", "max_pool2d", dict(input=_README_POOL, kernel_size=2, backward=True)),

@@ -558,7 +558,7 @@ def _build_backward(data: FrameData, numbers: bool):
 
 
 def _build_scatter(data: FrameData, numbers: bool):
-    """Transposed convolution as the seed tells it: each input cell adds its value times
+    """Transposed convolution as the study text tells it: each input cell adds its value times
     the kernel onto the output, neighbouring copies ``stride`` apart; ``padding`` crops
     that sum's border."""
     st = data.stage_list()[0]

@@ -125,7 +125,7 @@ def notes(spec: OpSpec, stages, params: dict, backward: bool, view: str = "direc
         spans = [(kk - 1) * d + 1 for kk, d in zip(k, dil)]
         out.append(f"dilation {padding_text([(d, d) for d in dil], None)}: the {size_text(k)} taps span "
                    f"(k - 1)*d + 1 = {size_text(spans)} "
-                   f"cells, skipping the cells between them (the seed's # - # - #)")
+                   f"cells, skipping the cells between them (the study text's # - # - #)")
     if kind == "max_pool":
         out.append("windows are padded with -inf; on ties the first maximum (row-major) wins, as PyTorch")
     if kind == "avg_pool":
@@ -141,7 +141,7 @@ def notes(spec: OpSpec, stages, params: dict, backward: bool, view: str = "direc
         kh, kw = params["kernel_size"]
         out.append(f"weights: {c}*{kh}*{kw} + {c}*{o} = {c * kh * kw + c * o} (depthwise + pointwise) vs "
                    f"{c}*{o}*{kh}*{kw} = {c * o * kh * kw} for a plain {kh}x{kw} convolution")
-        out.append(f"the seed's 16 -> 32 layer: 16*{kh}*{kw} + 16*32 = {16 * kh * kw + 16 * 32} vs "
+        out.append(f"the study text's 16 -> 32 layer: 16*{kh}*{kw} + 16*32 = {16 * kh * kw + 16 * 32} vs "
                    f"16*32*{kh}*{kw} = {16 * 32 * kh * kw}")
     if backward:
         if kind in ("conv", "separable", "depthwise_separable"):

@@ -27,7 +27,7 @@ SUBCOMMAND_MODULES: list[str] = [
     "train",
     "eval",
     "export",  # cnnkit.cli.export: a model as ONNX
-    "lab",  # cnnkit.cli.lab: the seed's claims as experiments
+    "lab",  # cnnkit.cli.lab: the study text's claims as experiments
     "serve",  # cnnkit.cli.serve: the explorer in the browser
 ]
 

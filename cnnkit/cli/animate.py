@@ -8,9 +8,9 @@ import json
 from ..animate.options import OPS, parse_padding, parse_size
 
 EXAMPLES = """examples:
-  cnnkit animate conv2d --input 5x5 --kernel 3 --stride 2 --out conv.gif        # the seed's 5x5 -> 2x2
+  cnnkit animate conv2d --input 5x5 --kernel 3 --stride 2 --out conv.gif        # the study text's 5x5 -> 2x2
   cnnkit animate conv_transpose2d --input 2x2 --kernel 3 --stride 2 --view scatter --out back.gif
-  cnnkit animate conv1d --input 9 --kernel 3 --dilation 2 --out dilated.gif     # the seed's # - # - #
+  cnnkit animate conv1d --input 9 --kernel 3 --dilation 2 --out dilated.gif     # the study text's # - # - #
   cnnkit animate conv2d --input 6 --padding 0,1,1,0 --data frames.json          # frame data only
   cnnkit animate max_pool2d --input 4 --kernel 2 --backward --out maxpool.gif
   cnnkit animate separable --input 5 --kernel-values "[[1,2,1],[1,0,-1]]" --out sobel.gif

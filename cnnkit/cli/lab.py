@@ -39,7 +39,7 @@ def _positive(text: str) -> int:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("lab", help="the study text's claims as experiments: list, run, report",
-                              description="Run the seed's claims as seeded, repeated experiments: each writes "
+                              description="Run the study text's claims as seeded, repeated experiments: each writes "
                                           "OUT/NAME/results.json and figure.png; `report` gathers them into docs/LAB.md.",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="lab_command", metavar="ACTION")

@@ -24,7 +24,7 @@ for a layer without spatial axes (a linear layer's output unit).
 
 :func:`depth_grid` runs it for every channel of several layers and adds each
 unit's receptive-field box in input pixels (:func:`cnnkit.analysis.receptive_field`):
-the seed's table (shallow layers: edges, deeper: parts, the top: whole digits) as data
+the study text's table (shallow layers: edges, deeper: parts, the top: whole digits) as data
 for :func:`cnnkit.explain.render.save_depth_grid`.
 """
 from __future__ import annotations

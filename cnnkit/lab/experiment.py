@@ -1,4 +1,4 @@
-"""What an experiment is: a claim of the seed, its variants, one run per (variant, seed),
+"""What an experiment is: a claim of the study text, its variants, one run per (variant, seed),
 and the verdict, figure panels and tables computed from the results.
 
 A subclass of :class:`Experiment` gives the claim and configurations and implements
@@ -87,11 +87,11 @@ def feature_field(summary) -> list | str | None:
 
 
 class Experiment:
-    """One claim of the seed as an experiment; see the module docstring."""
+    """One claim of the study text as an experiment; see the module docstring."""
 
     name: ClassVar[str] = ""
-    claim: ClassVar[str] = ""  #: the seed's claim, in English
-    quote: ClassVar[str] = ""  #: the seed's own words
+    claim: ClassVar[str] = ""  #: the study text's claim, in English
+    quote: ClassVar[str] = ""  #: the study text's own words
     measures: ClassVar[str] = ""
     full: ClassVar[dict] = {}
     quick: ClassVar[dict] = {}

@@ -2,7 +2,7 @@
 
 :func:`build_report` turns the results of a folder (:func:`cnnkit.lab.results.load_results`)
 into Markdown: how they were made (commands, machine, times), a summary table, then per
-experiment the seed's words, the claim, the configuration, the variants' table, the
+experiment the study text's words, the claim, the configuration, the variants' table, the
 experiment's own tables, the verdict with each check, and the figure. :func:`write_report`
 writes it (atomically) and copies the figures next to it (``lab/NAME.png``).
 """

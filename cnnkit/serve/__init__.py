@@ -2,7 +2,7 @@
 
 Four pages (HTML, CSS and JavaScript in ``static/``, no build step, no CDN) over a JSON API
 (:mod:`cnnkit.serve.app`): **Draw** a digit and watch every layer of a LeNet-5 respond;
-**Kernels**: filter a sample or uploaded picture with the seed's kernels or your own;
+**Kernels**: filter a sample or uploaded picture with the study text's kernels or your own;
 **Arithmetic**: animate a convolution or pooling configuration, with its output-size formula
 and receptive field; **Model**: the summary table with receptive fields, a layer's feature
 maps, saliency and Grad-CAM.

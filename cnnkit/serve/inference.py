@@ -235,7 +235,7 @@ def layer_output(entry: ModelEntry, digit: np.ndarray, layer: str) -> dict:
     else:
         out["vector"] = _nested(arr)
     convs = conv_layer_names(entry.pool.model)
-    if entry.id == "seed-kernels" and convs and layer == convs[0]:   # the seed's classic kernels, by name
+    if entry.id == "seed-kernels" and convs and layer == convs[0]:   # the study text's classic kernels, by name
         from ..analysis.zoo import seed_kernel_bank
         out["channel_names"] = list(seed_kernel_bank()[0])
     final = np.asarray(calls[0].output.data)

@@ -1,4 +1,4 @@
-"""The experiments, one module per claim of the seed, in the order of ``cnnkit lab list``."""
+"""The experiments, one module per claim of the study text, in the order of ``cnnkit lab list``."""
 from __future__ import annotations
 
 from ..experiment import Experiment

@@ -9,14 +9,14 @@ The networks (``channels = C``, ``depth = D``)::
             -centre: the features of the middle position only, linear C -> 10
 
 The weights are the same in number; what differs is how far each unit sees: a 3-tap kernel
-with dilation d spans 2d + 1 positions (the seed: "a 3x3 kernel with dilation 2 has the
+with dilation d spans 2d + 1 positions (the study text: "a 3x3 kernel with dilation 2 has the
 receptive field of a 5x5 with 9 parameters"), so the plain stack's field grows by 2 per layer
 and the dilated one's doubles (11 vs 33 of 40 positions at depth 4).
 
 The two heads ask for different amounts of context. A digit of MNIST-1D covers about 10 of
 the 40 positions, at a random place: with the average pool every position votes, and a field
 as wide as a digit is enough. The centre head decides from one unit, as a dense prediction
-(segmentation, where the seed says dilation is used) decides each pixel from its unit: that
+(segmentation, where the study text says dilation is used) decides each pixel from its unit: that
 unit must see the digit wherever it lies, a task that needs context.
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ The networks (``channels = C``)::
 
 * ``conv1_change``, ``pool1_change``: the relative change ``|a(x') - a(x)| / |a(x)|`` (L2 per
   image, averaged) of the first convolution's output (after its ReLU) and of the pooling layer
-  that follows it (none in the strided network): the seed's table, "a convolution's output
+  that follows it (none in the strided network): the study text's table, "a convolution's output
   changes when the input changes slightly; small changes inside a pooling window do not";
 * ``feature_change``: the same for the features the classifier reads;
 * ``prediction_agreement``: the fraction of digits whose predicted class is unchanged;

@@ -3,7 +3,7 @@
 Both networks::
 
     conv 3x3 1 -> 16, ReLU, max pool 2                    (N, 16, 14, 14)
-    [sep] conv 3x3 16 -> 32, ReLU, max pool 2             (N, 32, 7, 7)   the seed's 16 -> 32 example
+    [sep] conv 3x3 16 -> 32, ReLU, max pool 2             (N, 32, 7, 7)   the study text's 16 -> 32 example
     [sep] conv 3x3 32 -> 64, ReLU, max pool 2             (N, 64, 3, 3)
     flatten, linear 576 -> 10
 
@@ -13,7 +13,7 @@ instead of 16*32*9 = 4608 for the first. The first convolution stays plain (a de
 convolution of one channel is a single 3x3 filter). Time per epoch is measured too: fewer
 multiply-adds need not mean less time, as depthwise convolutions are small GEMMs.
 
-The seed cites Xception as the evidence; :meth:`Separable.analyse` sums, with
+The study text cites Xception as the evidence; :meth:`Separable.analyse` sums, with
 :func:`cnnkit.summary`, the parameters and multiply-adds of :func:`cnnkit.models.xception`
 against the same network with plain 3x3 convolutions (``separable=False``), at
 ``xception_input`` pixels.
@@ -82,7 +82,7 @@ class Separable(MnistExperiment):
     def describe(self, variant, config):
         s = self.summarize(variant, config)
         info = self.facts(s)
-        info["conv2_params"] = s["conv2"].params  # the seed's 16 -> 32 example (with its bias)
+        info["conv2_params"] = s["conv2"].params  # the study text's 16 -> 32 example (with its bias)
         return info
 
     def run(self, variant, seed, config):
@@ -98,7 +98,7 @@ class Separable(MnistExperiment):
         x = result["extra"]["xception"]
         xs, xp = x["separable"], x["plain"]
         return verdict([
-            exact("the seed's 16 -> 32 layer: 656 weights instead of 4608 (+ 32 biases)",
+            exact("the study text's 16 -> 32 layer: 656 weights instead of 4608 (+ 32 biases)",
                   (sep["conv2_params"], plain["conv2_params"]) == (656 + 32, 4608 + 32),
                   f"{sep['conv2_params']} vs {plain['conv2_params']}"),
             exact("fewer parameters", sep["params"] < plain["params"],

@@ -7,7 +7,7 @@ Both networks (``channels = C``)::
     stage 2  the same at 14x14, max pool 2                          (N, C, 7, 7)
     head     flatten, linear C*49 -> 10
 
-The stem is shared so that every compared convolution maps C -> C channels, where the seed's
+The stem is shared so that every compared convolution maps C -> C channels, where the study text's
 arithmetic applies: two 3x3 kernels have 2*9 = 18 weights per channel pair, one 5x5 has 25.
 Both see 18x18 pixels at the head (the same receptive field, checked from :func:`cnnkit.summary`).
 """

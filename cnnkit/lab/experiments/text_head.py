@@ -2,7 +2,7 @@
 
 Kim's TextCNN (CNN-rand, :func:`cnnkit.models.textcnn`: embedding, 1-D convolutions of widths
 3/4/5 with ReLU, max over time, then the head) with three heads, all with dropout 0.5:
-``ln-dropout`` (layer norm, the seed's NLP recipe), ``bn-dropout`` (batch norm, the seed's CV
+``ln-dropout`` (layer norm, the study text's NLP recipe), ``bn-dropout`` (batch norm, the study text's CV
 recipe) and ``dropout`` (no normalisation, Kim's). The data are the 10,662 MR sentences with
 Kim's preprocessing (:func:`cnnkit.training.mr.prepare_mr`), split into ``folds`` stratified
 folds (:func:`cnnkit.data.kfold_splits`, seed 0); each "seed" of this experiment is one fold:
