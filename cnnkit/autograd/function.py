@@ -94,13 +94,14 @@ class Function:
 
     def check_saved_versions(self) -> None:
         """``RuntimeError`` (PyTorch's message) when a tensor backward reads was modified in place."""
-        for counter, expected, dtype, shape, role in self.saved_versions:
+        for counter, expected, data, index in self.saved_versions:
             if counter[0] != expected:
+                role = "the output" if index < 0 else f"input {index}"
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [{dtype} {shape}], {role} of {self.name}, is at version {counter[0]}; expected "
-                    f"version {expected} instead. Hint: do not change it in place (zero_, copy_, t[...] = ..., "
-                    f"optimizer.step()) between the forward pass and backward()")
+                    f"operation: [{data.dtype} {data.shape}], {role} of {self.name}, is at version {counter[0]}; "
+                    f"expected version {expected} instead. Hint: do not change it in place (zero_, copy_, "
+                    f"t[...] = ..., optimizer.step()) between the forward pass and backward()")
 
     @property
     def name(self) -> str:
@@ -112,24 +113,31 @@ class Function:
 
 def _root(a: np.ndarray) -> np.ndarray:
     """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
-    while isinstance(a.base, np.ndarray):
-        a = a.base
+    base = a.base
+    while isinstance(base, np.ndarray):
+        a, base = base, base.base
     return a
 
 
 def _saved_versions(op: Function, inputs, result) -> tuple:
-    """The version of each tensor whose memory ``op`` kept for backward: the tensor
-    inputs and the result that share memory with an array among ``op``'s attributes."""
-    from .tensor import Tensor
-
-    kept = [v for v in vars(op).values() if isinstance(v, np.ndarray)]
-    kept += [v for v in getattr(op, "saved", ()) if isinstance(v, np.ndarray)]
+    """``(version counter, version now, data, input index or -1 for the result)`` of
+    each tensor whose memory ``op`` kept for backward: the tensor inputs and the
+    result that share memory with an array among ``op``'s attributes. (Run for every
+    recorded op, so it stays cheap: the messages are built only on failure.)"""
+    attrs = op.__dict__
+    kept = [v for v in attrs.values() if isinstance(v, np.ndarray)]
+    saved = attrs.get("saved")
+    if saved:
+        kept += [v for v in saved if isinstance(v, np.ndarray)]
     if not kept:
         return ()
     roots = {id(_root(v)) for v in kept}
     out = []
-    for t, role in [(t, f"input {i}") for i, t in enumerate(inputs) if isinstance(t, Tensor)] + [(result, "the output")]:
-        data = t.data
-        if id(_root(data)) in roots and any(np.may_share_memory(data, v) for v in kept):
-            out.append((t._version_counter, t._version_counter[0], data.dtype, data.shape, role))
+    for index, t in enumerate(inputs):
+        counter = getattr(t, "_version_counter", None)  # a Tensor (a NumPy array or a number has none)
+        if counter is not None and id(_root(t.data)) in roots and any(np.may_share_memory(t.data, v) for v in kept):
+            out.append((counter, counter[0], t.data, index))
+    data = result.data
+    if id(_root(data)) in roots and any(np.may_share_memory(data, v) for v in kept):
+        out.append((result._version_counter, result._version_counter[0], data, -1))
     return tuple(out)
