@@ -69,10 +69,12 @@ def first_max(x, terms_in_kernel_order):
     return best
 
 
-def avg_divisor(in_shape, out_index, kernel, stride, padding):
-    """PyTorch's count_include_pad divisor: window cells inside ``[-pad, n + pad)``, per axis, multiplied."""
+def avg_divisor(in_shape, out_index, kernel, stride, padding, count_include_pad=True):
+    """PyTorch's divisor: window cells inside ``[-pad, n + pad)`` (``count_include_pad``) or
+    inside the input ``[0, n)`` (otherwise), per axis, multiplied."""
     count = 1
     for p, n, k, s, pd in zip(out_index[1:], in_shape[1:], kernel, stride, padding):
         start = p * s - pd
-        count *= sum(1 for u in range(start, start + k) if -pd <= u < n + pd)
+        lo, hi = (-pd, n + pd) if count_include_pad else (0, n)
+        count *= sum(1 for u in range(start, start + k) if lo <= u < hi)
     return count

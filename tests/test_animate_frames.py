@@ -216,6 +216,32 @@ def test_pool_frames_match_torch_and_naive_loops(kind, n, size, kernel, stride, 
     assert_routes_sum_to(data.frames, arr(data.grad_input), config)
 
 
+@pytest.mark.parametrize("n,size,kernel,stride,padding,ceil_mode", [
+    (n, size, k, s, p, c) for n, size in ((1, 7), (2, 5), (2, 6)) for k in (2, 3) for s in (1, 2)
+    for p in range(1, k // 2 + 1) for c in (False, True)])
+def test_mean_pool_without_the_padding_in_the_divisor_matches_torch(n, size, kernel, stride, padding, ceil_mode):
+    config = f"avg_pool{n}d size={size} k={kernel} s={stride} p={padding} ceil={ceil_mode} count_include_pad=False"
+    op = f"avg_pool{n}d"
+    data = frame_data(op, input_size=size, kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                      count_include_pad=False, seed=size + kernel, backward=True)
+    assert data.params["count_include_pad"] is False
+    x = arr(data.input)
+    xt = t(x)[None].requires_grad_()
+    ref = getattr(TF, op)(xt, kernel, stride, padding, ceil_mode, count_include_pad=False)
+    check_common(data, ref[0].detach().numpy(), config)
+    ref.backward(t(arr(data.grad_output))[None])
+    np.testing.assert_allclose(arr(data.grad_input), xt.grad[0].numpy(), rtol=1e-12, atol=1e-12, err_msg=config)
+    k_, s_, p_ = (kernel,) * n, (stride,) * n, (padding,) * n
+    for f in data.frames:
+        div = avg_divisor(x.shape, f["output_index"], k_, s_, p_, count_include_pad=False)
+        assert f["divisor"] == div == len(f["terms"]), config  # only the real input cells count
+        assert sum(x[tuple(tt["input_index"])] for tt in f["terms"]) / div == pytest.approx(f["value"]), config
+    assert_routes_sum_to(data.frames, arr(data.grad_input), config)
+    with_pad = frame_data(op, input_size=size, kernel_size=kernel, stride=stride, padding=padding,
+                          ceil_mode=ceil_mode, seed=size + kernel)
+    assert with_pad.frames[0]["divisor"] > data.frames[0]["divisor"], config  # the corner window touches padding
+
+
 def assert_routes_sum_to(frames, grad_input: np.ndarray, config: str) -> None:
     acc = np.zeros_like(grad_input)
     for f in frames:
@@ -371,6 +397,8 @@ BAD = [
     (dict(op="avg_pool1d", input_size=5, dilation=2), ValueError, "dilation"),
     (dict(op="max_pool1d", input_size=5, kernel=[1, 2]), ValueError, "kernel"),
     (dict(op="conv2d", input_size=5, ceil_mode=True), ValueError, "ceil_mode"),
+    (dict(op="max_pool2d", input_size=5, count_include_pad=False), ValueError, "count_include_pad"),
+    (dict(op="avg_pool2d", input_size=5, count_include_pad="no"), TypeError, "count_include_pad"),
     (dict(op="conv2d", input_size=5, view="scatter"), ValueError, "view"),
     (dict(op="conv_transpose1d", input_size=5, view="sideways"), ValueError, "view"),
     (dict(op="conv2d", input_size=5, channels=5), ValueError, "channels"),

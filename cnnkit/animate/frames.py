@@ -152,6 +152,7 @@ class _Stage:
     groups: int = 1
     output_padding: tuple = ()
     ceil_mode: bool = False
+    count_include_pad: bool = True  # avg pool: does the divisor count the zero padding?
     pads: tuple = ()  # resolved (lo, hi) per axis, set by _run
     out: np.ndarray | None = None
     argmax: np.ndarray | None = None  # max pool: flat input index per output cell
@@ -176,7 +177,7 @@ class _Stage:
                       groups=self.groups, dilation=self.dilation)
         if self.kind == "max_pool":
             return fn(x, self.kernel, self.stride, self.padding, self.dilation, self.ceil_mode, return_indices=True)
-        return fn(x, self.kernel, self.stride, self.padding, self.ceil_mode)
+        return fn(x, self.kernel, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
     def params(self) -> dict:
         p = {"kernel_size": list(self.kernel), "stride": list(self.stride),
@@ -189,7 +190,7 @@ class _Stage:
         if self.kind in ("max_pool", "avg_pool"):
             p["ceil_mode"] = self.ceil_mode
             if self.kind == "avg_pool":
-                p["count_include_pad"] = True
+                p["count_include_pad"] = self.count_include_pad
         return p
 
 
@@ -221,8 +222,8 @@ def _run(stage: _Stage) -> None:
         stage.pads = tuple((q, q) for q in p)
         shape = core_pool.pool_output_shape(spatial, stage.kernel, stage.stride, p, stage.dilation, stage.ceil_mode)
         if stage.kind == "avg_pool":
-            stage.divisor = core_pool.avg_divisor(spatial, stage.kernel, stage.stride, p, shape, True, None,
-                                                  np.float64)
+            stage.divisor = core_pool.avg_divisor(spatial, stage.kernel, stage.stride, p, shape,
+                                                  stage.count_include_pad, None, np.float64)
     if tuple(stage.out.shape[1:]) != tuple(shape):  # the op and the size function the layers use must agree
         raise AssertionError(f"{stage.fn_name}: output {stage.out.shape[1:]} but the size function gives {shape}")
 
@@ -389,7 +390,7 @@ def _pool_padding(padding, n: int, spec: OpSpec) -> tuple[int, ...]:
 
 def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, padding=0, dilation=1, output_padding=0,
                channels: int = 1, seed: int = 0, backward: bool = False, input=None, kernel=None,
-               ceil_mode: bool = False, view: str = "direct") -> FrameData:
+               ceil_mode: bool = False, count_include_pad: bool = True, view: str = "direct") -> FrameData:
     """The frames of ``op`` (one of :data:`cnnkit.animate.OPS`) on a small seeded input.
 
     ``input_size`` ``H[, W]`` (or ``input`` values ``(C, *S)``); ``kernel_size``
@@ -399,7 +400,8 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
     into one output channel; ``depthwise-separable`` maps ``C -> 2C`` as the study text's 16 -> 32);
     ``seed`` for the small integer values; ``kernel`` overrides the weights (``separable``:
     ``(column, row)``; ``depthwise-separable``: ``(depthwise (C, k, k), pointwise (O, C))``);
-    ``ceil_mode`` for pools; ``view`` ``"direct"`` or ``"scatter"`` (transposed only: how the
+    ``ceil_mode`` for pools; ``count_include_pad`` for mean pooling (PyTorch's: does each
+    window's divisor count the zero padding? default True); ``view`` ``"direct"`` or ``"scatter"`` (transposed only: how the
     renderer draws it; the data are the same). ``backward=True`` adds the gradient routes.
 
     >>> d = frame_data("conv2d", input_size=5, stride=2)      # the study text's 5x5 -> 2x2
@@ -411,6 +413,7 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
     channels = check_channels(channels, spec)
     backward = check_bool(backward, "backward")
     ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
     view = check_view(view, spec)
     if not _is_int(seed):
         raise TypeError(f"seed must be an int, got {seed!r}")
@@ -427,6 +430,8 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
         raise ValueError(f"output_padding is an option of transposed convolutions, not of {spec.name}")
     if ceil_mode and not spec.is_pool:
         raise ValueError(f"ceil_mode is an option of pooling, not of {spec.name}")
+    if not count_include_pad and spec.kind != "avg_pool":
+        raise ValueError(f"count_include_pad is an option of mean pooling, not of {spec.name}")
     if spec.kind == "avg_pool" and any(d != 1 for d in dilation):
         raise ValueError(f"dilation is not an option of {spec.name} (PyTorch's average pooling has none), "
                          f"got {dilation}")
@@ -440,7 +445,7 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
                          dilation, padding, output_padding=output_padding)]
     elif spec.is_pool:
         stages = [_Stage(spec.name, spec.kind, x, None, ksize, stride, dilation, _pool_padding(padding, n, spec),
-                         ceil_mode=ceil_mode)]
+                         ceil_mode=ceil_mode, count_include_pad=count_include_pad)]
     else:
         stages = _composite_stages(spec, x, kernel, ksize, stride, dilation, padding, rng)
     try:

@@ -88,6 +88,9 @@ def _entries() -> list[GalleryEntry]:
         GalleryEntry("avg_pool_padding", "Mean pooling 3x3, stride 2, padding 1: the divisor counts the "
                      "padding (PyTorch's count_include_pad)", "avg_pool2d",
                      dict(input_size=5, kernel_size=3, stride=2, padding=1)),
+        GalleryEntry("avg_pool_padding_exclude", "The same mean pooling with count_include_pad=False: each "
+                     "window divides by its input cells only", "avg_pool2d",
+                     dict(input_size=5, kernel_size=3, stride=2, padding=1, count_include_pad=False)),
     ]
     return out
 
@@ -113,6 +116,8 @@ def cli_command(op: str, options: dict, out: str) -> str:
             parts += [flags[key], _option_text(value)]
         elif key in ("backward", "ceil_mode") and value:
             parts.append("--" + key.replace("_", "-"))
+        elif key == "count_include_pad" and not value:
+            parts.append("--no-count-include-pad")
         elif key == "input":
             parts += ["--input-values", f"'{json.dumps(value, separators=(',', ':'))}'"]
         elif key == "kernel":

@@ -93,6 +93,8 @@ def title(spec: OpSpec, in_shape, out_shapes, params: dict, padding_given, backw
         parts.append(f"output_padding {padding_text([(p, p) for p in params['output_padding']], None)}")
     if params.get("ceil_mode"):
         parts.append("ceil_mode")
+    if params.get("count_include_pad") is False:
+        parts.append("count_include_pad=False")
     head = f"{spec.name}" + (" backward" if backward else "") + (" (scatter view)" if view == "scatter" else "")
     return f"{head}: " + ", ".join(parts) + f" -> output {out}"
 
@@ -129,7 +131,10 @@ def notes(spec: OpSpec, stages, params: dict, backward: bool, view: str = "direc
     if kind == "max_pool":
         out.append("windows are padded with -inf; on ties the first maximum (row-major) wins, as PyTorch")
     if kind == "avg_pool":
-        out.append("divisor counts the zero padding (count_include_pad=True, as PyTorch)")
+        if params.get("count_include_pad", True):
+            out.append("divisor counts the zero padding (count_include_pad=True, PyTorch's default)")
+        else:
+            out.append("divisor counts only the input cells of each window (count_include_pad=False)")
     if kind == "separable":
         k = params["kernel_size"]
         col = ", ".join(f"{v:g}" for v in stages[0].w.ravel())

@@ -47,6 +47,8 @@ def register(subparsers) -> None:
     p.add_argument("--fps", type=float, default=2.0, help="frames per second (default 2)")
     p.add_argument("--backward", action="store_true", help="animate the gradient instead of the forward pass")
     p.add_argument("--ceil-mode", action="store_true", help="pools: round the output size up")
+    p.add_argument("--count-include-pad", action=argparse.BooleanOptionalAction, default=True,
+                   help="mean pooling: the divisor counts the zero padding (default, PyTorch's) or only input cells")
     p.add_argument("--view", choices=["direct", "scatter"], default="direct",
                    help="transposed convolutions: direct (zero-inserted input) or scatter (the kernel spread)")
     p.add_argument("--only", default=None, help="gallery: comma-separated names to draw")
@@ -71,6 +73,7 @@ def options(args: argparse.Namespace) -> dict:
         padding=parse_padding(args.padding, n), dilation=parse_size(args.dilation, "--dilation"),
         output_padding=parse_size(args.output_padding, "--output-padding"), channels=args.channels,
         seed=args.seed, backward=args.backward, ceil_mode=args.ceil_mode, view=args.view,
+        count_include_pad=args.count_include_pad,
         input=_json(args.input_values, "--input-values"), kernel=_json(args.kernel_values, "--kernel-values"))
     if opts["input"] is None:
         opts["input_size"] = parse_size(args.input_size, "--input")
