@@ -5,6 +5,7 @@ Screenshots go to tests/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
 import base64
+import json
 import io
 import os
 from pathlib import Path
@@ -172,6 +173,37 @@ def test_arithmetic_page(driver, url):
     assert sb.colours(driver, driver.find_element(By.ID, "a-canvas")) > 3
     assert "out[" in driver.find_element(By.ID, "a-sum").text
     shot(driver, "arithmetic")
+
+
+def test_arithmetic_page_routes_the_gradient(driver, url):
+    """Backward: max pooling 3x3 stride 1 on 5x5 (overlapping windows); after the last frame the
+    gradient summed over the drawn routes is the server's grad_input (cnnkit's backward)."""
+    sb.open_page(driver, url, "arithmetic")
+    if not driver.execute_script("return fetch('/api/info').then(r => r.json()).then(i => i.features.animate);"):
+        pytest.skip("cnnkit.animate (issue 11) is not in this build")
+    sb.wait_for(driver, "Number(document.getElementById('page-arithmetic').dataset.loaded || 0) >= 1")
+    for element, value in (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
+                           ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-seed", "0")):
+        box = driver.find_element(By.ID, element)
+        box.clear()
+        box.send_keys(value)
+    Select(driver.find_element(By.ID, "a-op")).select_by_value("max_pool2d")
+    count = sb.settle(driver, "arithmetic", "loaded")
+    driver.find_element(By.ID, "a-backward").click()
+    sb.wait_for(driver, f"Number(document.getElementById('page-arithmetic').dataset.loaded) > {count}")
+    sb.settle(driver, "arithmetic", "loaded")
+    driver.execute_script("const r = document.getElementById('a-frame'); r.value = r.max;"
+                          "r.dispatchEvent(new Event('input'));")
+    drawn = json.loads(sb.wait_for(driver, "document.getElementById('a-canvas').dataset.gradInput"))
+    body = {"op": "max_pool2d", "input": [5, 5], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0],
+            "dilation": [1, 1], "seed": 0, "backward": True}
+    served = driver.execute_script("return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': "
+                                   "'application/json'}, body: JSON.stringify(arguments[0])}).then(r => r.json());",
+                                   body)
+    assert drawn == served["grad_input"][0]
+    assert sum(map(sum, drawn)) == pytest.approx(sum(map(sum, served["grad_output"][0])))  # max pooling moves, never loses
+    assert "all of it to the window's maximum" in driver.find_element(By.ID, "a-sum").text
+    assert sb.colours(driver, driver.find_element(By.ID, "a-canvas")) > 3
 
 
 def test_model_page(driver, url):

@@ -1,6 +1,7 @@
 // The Arithmetic page: cnnkit.animate's frame data (one frame per output cell, the input cells and
 // kernel taps that meet in it, the value) drawn on a canvas, with the output-size formula and the
-// receptive field. Every number drawn comes from the server.
+// receptive field; with "backward", each frame's upstream gradient and where it goes (the routes),
+// accumulating into the input gradient. Every number drawn comes from the server.
 import { debounce, latest, postJSON, showError } from "./api.js";
 import { fmt } from "./colors.js";
 
@@ -46,10 +47,12 @@ export function initArithmetic(page, shared) {
     body.padding = mode === "number" ? [num("#a-p-h"), num("#a-p-w")]
       : mode === "explicit" ? [[num("#a-p-t"), num("#a-p-b")], [num("#a-p-l"), num("#a-p-r")]] : mode;
     if (op !== "avg_pool2d") body.dilation = [num("#a-d-h"), num("#a-d-w")];
+    const backward = $("#a-backward").checked;
     if (op === "conv_transpose2d") {
       body.output_padding = [num("#a-op-h"), num("#a-op-w")];
-      body.view = $("#a-view").value;
+      body.view = backward ? "direct" : $("#a-view").value;   // the gradient is drawn per output cell
     }
+    if (backward) body.backward = true;
     return body;
   }
 
@@ -62,7 +65,8 @@ export function initArithmetic(page, shared) {
     $("#a-pad-number").hidden = mode !== "number";
     $("#a-pad-explicit").hidden = mode !== "explicit";
     $("#a-dilation-row").hidden = op === "avg_pool2d";
-    $("#a-op-row").hidden = $("#a-view-row").hidden = op !== "conv_transpose2d";
+    $("#a-op-row").hidden = op !== "conv_transpose2d";
+    $("#a-view-row").hidden = op !== "conv_transpose2d" || $("#a-backward").checked;
   }
 
   const load = latest(async () => {
@@ -160,12 +164,14 @@ export function initArithmetic(page, shared) {
                  return { y, x };
                } };
     }
-    const columns = grid.cols + (data.kernel ? kw : 0) + Wo + 4;
+    const backward = Boolean(data.backward);
+    const columns = grid.cols + (data.kernel ? kw : 0) + Wo + 4 + (backward ? W + 1.5 : 0);
     const cell = Math.max(14, Math.min(40, Math.floor((canvas.width - 40) / columns)));
     const top = 34;
     const x0 = 10, xk = x0 + (grid.cols + 1.5) * cell, xo = xk + ((data.kernel ? kw : 0) + 1.5) * cell;
-    const height = top + Math.max(grid.rows, Ho, kh) * cell + 16;
-    return { H, W, Ho, Wo, kh, kw, dh, dw, grid, cell, top, x0, xk, xo, height };
+    const xg = xo + (Wo + 1.5) * cell;   // backward: the input gradient
+    const height = top + Math.max(grid.rows, Ho, kh, backward ? H : 0) * cell + 16;
+    return { H, W, Ho, Wo, kh, kw, dh, dw, grid, cell, top, x0, xk, xo, xg, height, backward };
   }
 
   // Which padded-grid cells the window of output (i, j) covers: every tap of the kernel.
@@ -213,7 +219,7 @@ export function initArithmetic(page, shared) {
     if (canvas.height !== L.height) canvas.height = L.height;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const step = steps[frame];
-    const input = data.input[0], out = data.output[0];
+    const input = data.input[0];
     const scatter = data.view === "scatter";
     const pool = data.op.includes("pool");
 
@@ -272,6 +278,16 @@ export function initArithmetic(page, shared) {
       heading(ctx, data.op === "max_pool2d" ? "window: max" : "window: mean", L.xk - L.cell, 20);
     }
 
+    if (L.backward) drawBackward(ctx, L, step);
+    else drawOutput(ctx, L, step, input, scatter, lit);
+    sumText(step, input);
+    $("#a-frame").value = String(frame);
+    $("#a-frame-label").textContent = `${frame + 1} / ${steps.length}`;
+  }
+
+  function drawOutput(ctx, L, step, input, scatter, lit) {
+    const out = data.output[0];
+
     // output
     heading(ctx, scatter ? "output (orange: this input cell's share)" : "output", L.xo, 20);
     const current = scatter ? null : step.output_index.slice(1).join();
@@ -291,13 +307,50 @@ export function initArithmetic(page, shared) {
       }
       label(ctx, text, x, y, L.cell, scatter && !lit.has(key) ? C.muted : C.text);
     }
-    sumText(step, input);
-    $("#a-frame").value = String(frame);
-    $("#a-frame-label").textContent = `${frame + 1} / ${steps.length}`;
+  }
+
+  // Backward: the upstream gradient dL/dy (current cell lit) and dL/dx summed over the routes of
+  // the frames so far; the cells the current frame adds to are lit. After the last frame the sum
+  // is the server's grad_input (cnnkit's own backward).
+  function drawBackward(ctx, L, step) {
+    const g = data.grad_output[0];
+    heading(ctx, "upstream gradient dL/dy", L.xo, 20);
+    const [, ci, cj] = step.output_index;
+    for (let i = 0; i < L.Ho; i++) for (let j = 0; j < L.Wo; j++) {
+      const x = L.xo + j * L.cell, y = L.top + i * L.cell, index = i * L.Wo + j;
+      box(ctx, x, y, L.cell, i === ci && j === cj ? C.current : index < frame ? C.done : C.cell);
+      label(ctx, fmt(g[i][j]), x, y, L.cell);
+    }
+    const acc = Array.from({ length: L.H }, () => new Array(L.W).fill(0));
+    const touched = new Set(), now = new Set();
+    for (let n = 0; n <= frame; n++) {
+      for (const r of steps[n].routes) {
+        const [, y, x] = r.input_index;
+        acc[y][x] += r.amount;
+        touched.add(`${y},${x}`);
+        if (n === frame) now.add(`${y},${x}`);
+      }
+    }
+    canvas.dataset.gradInput = JSON.stringify(acc);   // what is drawn, for tests and the curious
+    heading(ctx, "dL/dx so far (orange: this frame adds)", L.xg, 20);
+    for (let y = 0; y < L.H; y++) for (let x = 0; x < L.W; x++) {
+      const key = `${y},${x}`, px = L.xg + x * L.cell, py = L.top + y * L.cell;
+      box(ctx, px, py, L.cell, now.has(key) ? C.current : touched.has(key) ? C.done : C.cell);
+      label(ctx, fmt(acc[y][x]), px, py, L.cell, touched.has(key) ? C.text : C.muted);
+    }
   }
 
   function sumText(step, input) {
     const box = $("#a-sum");
+    if (data.backward) {
+      const [, i, j] = step.output_index;
+      const to = step.routes.map(r => `dx[${r.input_index[1]}, ${r.input_index[2]}] += ${fmt(r.amount)}`).join(", ");
+      const how = data.op === "max_pool2d" ? "all of it to the window's maximum"
+        : data.op === "avg_pool2d" ? `split evenly: ${fmt(step.grad)} / ${step.divisor} to each input cell of the window`
+        : "times each kernel weight, to the input cell that weight met";
+      box.textContent = `dy[${i}, ${j}] = ${fmt(step.grad)} goes back ${how}: ${to || "nowhere (the window covers only padding)"}`;
+      return;
+    }
     if (data.view === "scatter") {
       const [, y, x] = step.input_index;
       box.textContent = `input (${y}, ${x}) = ${fmt(input[y][x])} adds ${fmt(input[y][x])} × w to ${step.targets.length} output cells`;
