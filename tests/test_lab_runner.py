@@ -127,13 +127,18 @@ def test_cli_run_interrupt_resume_and_report(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "cnnkit", "lab", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runs = out / NAME / "runs"
+
+    def finished() -> list:  # a run's file once written (atomic writes go through a hidden .tmp first)
+        return [p for p in runs.iterdir() if not p.name.startswith(".")] if runs.is_dir() else []
+
     deadline = time.monotonic() + 120
-    while not (runs.is_dir() and any(runs.iterdir())) and time.monotonic() < deadline:
+    while not finished() and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)  # Ctrl-C after the first finished run
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
-    kept = len(list(runs.iterdir()))
+    kept = len(finished())
+    assert not [p for p in runs.iterdir() if p.name.startswith(".")]  # no temporary file left behind
     assert 1 <= kept < 9 and "continue with --resume" in stdout and "Traceback" not in stderr
 
     done = _cli(*args, "--resume")
