@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnx_helpers import onnx
+from onnx_helpers import assert_close, onnx, ort_session
 
 import cnnkit
 from cnnkit import nn
@@ -136,7 +136,8 @@ def test_float16_weights_are_refused():
      {"w": np.ones((2, 3, 2, 2), np.float32)}, "output_shape"),
     (helper.make_node("ConvTranspose", ["x", "w"], ["y"], auto_pad="SAME_UPPER"),
      {"w": np.ones((2, 3, 2, 2), np.float32)}, "auto_pad"),
-    (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], pads=[0, 0, 1, 1]), {}, "pads"),
+    (helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], pads=[0, 0, 1, 1], ceil_mode=1), {}, "ceil_mode"),
+    (helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], pads=[0, 0, 2, 0]), {}, "pads"),
     (helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[2, 2], dilations=[2, 2]), {}, "dilations"),
     (helper.make_node("Pad", ["x", "p"], ["y"], mode="bogus"), {"p": np.zeros(8, np.int64)}, "mode"),
     (helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"], training_mode=1),
@@ -146,6 +147,39 @@ def test_unsupported_attribute_values_name_the_attribute(node, inits, attribute)
     node.name = "n1"
     with pytest.raises(ValueError, match=rf"node 'n1' \({node.op_type}\).*{attribute}"):
         co.load(graph_model([node], inits))
+
+
+POOL_PADDING = [  # what TensorFlow / tf2onnx write: SAME with even windows or strides, asymmetric pads
+    ("MaxPool", dict(kernel_shape=[3, 3], pads=[0, 0, 1, 1])),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")),
+    ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_LOWER")),
+    ("MaxPool", dict(kernel_shape=[3, 3], pads=[2, 0, 2, 1], dilations=[2, 2])),
+    ("MaxPool", dict(kernel_shape=[3], pads=[1, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[0, 0, 1, 1])),                      # count_include_pad=0
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[0, 0, 1, 1], count_include_pad=1)),
+    ("AveragePool", dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="SAME_UPPER")),
+    ("AveragePool", dict(kernel_shape=[4, 4], strides=[3, 3], pads=[3, 1, 2, 0])),   # wider than half the window
+    ("AveragePool", dict(kernel_shape=[2, 2, 2], pads=[0, 1, 0, 1, 0, 1])),
+]
+
+
+@pytest.mark.parametrize("op, attrs", POOL_PADDING)
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_asymmetric_and_same_pool_padding_match_onnxruntime(op, attrs, symbolic):
+    n = len(attrs["kernel_shape"])
+    in_shape = [2, 3] + [7] * n
+    declared = ["N", 3] + (["S%d" % i for i in range(n)] if symbolic else [7] * n)  # SAME: pads found per call
+    node = helper.make_node(op, ["x"], ["y"], name="pool", **attrs)
+    model = graph_model([node], in_shape=declared, out_shape=[None] * (n + 2))
+    x = np.random.default_rng(n).standard_normal(in_shape).astype(np.float32)
+    ref = ort_session(model).run(None, {"x": x})[0]
+    loaded = co.load(model)
+    assert_close(loaded(x).numpy(), ref, "onnxruntime", f"{op} {attrs}")
+    xt = cnnkit.tensor(x, requires_grad=True)
+    loaded(xt).sum().backward()   # a graph step like any other: gradients reach the input
+    assert xt.grad.shape == x.shape and np.isfinite(xt.grad).all()
+    if op == "MaxPool":              # each output's gradient lands on one input cell, none in the padding
+        assert float(xt.grad.sum()) == pytest.approx(ref.size)
 
 
 def test_unknown_attribute_is_refused_when_the_checker_lets_it_through():

@@ -52,9 +52,11 @@ def _spatial_n(node, b, weight: np.ndarray | None, x_name: str, kernel) -> int:
     return rank - 2
 
 
-def _window_pads(node, b, a: dict, n: int, kernel, stride, dilation, x_name: str):
+def _window_pads(node, b, a: dict, n: int, kernel, stride, dilation, x_name: str, runtime_lower: bool = False):
     """``(before, after)`` per spatial axis from ``pads`` / ``auto_pad``; ``"same"`` for SAME_UPPER
-    (cnnkit's "same" puts the odd pixel at the end, as SAME_UPPER)."""
+    (cnnkit's "same" puts the odd pixel at the end, as SAME_UPPER) when the input's spatial shape
+    is not static, and then ``"same_lower"`` for SAME_LOWER if ``runtime_lower`` (pools find their
+    pads per call), else an error."""
     auto = a["auto_pad"]
     if auto == "NOTSET":
         return pads_from_onnx(a["pads"], n) if a["pads"] is not None else ((0, 0),) * n
@@ -63,8 +65,8 @@ def _window_pads(node, b, a: dict, n: int, kernel, stride, dilation, x_name: str
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         shape = b.static_shape(x_name)
         if shape is None or any(s is None for s in shape[2:]):
-            if auto == "SAME_UPPER":
-                return "same"
+            if auto == "SAME_UPPER" or runtime_lower:
+                return "same" if auto == "SAME_UPPER" else "same_lower"
             raise b.fail(node, "auto_pad=SAME_LOWER needs a static input shape")
         pairs = tuple(same_pads(i, k, s, d) for i, k, s, d in zip(shape[2:], kernel, stride, dilation))
         return pairs if auto == "SAME_UPPER" else tuple((hi, lo) for lo, hi in pairs)
@@ -254,23 +256,68 @@ def _ceil_mode(ctx, spatial, kernel, stride, padding, dilation, out_shape) -> bo
 
 
 def _pool_layer_args(node, b, n: int, a: dict, stride, dilation):
+    """``(kernel, padding)`` for a cnnkit pooling layer, or ``(kernel, pads)`` with ``pads`` the
+    ``(before, after)`` pairs (or ``"same"``) when no layer holds them: asymmetric padding (TensorFlow's
+    SAME with an even window or stride), or padding wider than half the window."""
     kernel = tuple(a["kernel_shape"] or ())
     if len(kernel) != n:
         raise b.fail(node, f"attribute kernel_shape={list(kernel)} must hold {n} ints")
-    pads = _window_pads(node, b, a, n, kernel, stride, dilation, node.input[0])
-    if pads == "same" or any(lo != hi for lo, hi in pads):
-        raise b.fail(node, f"attribute pads={a['pads']} (auto_pad={a['auto_pad']}): asymmetric pooling padding "
+    pads = _window_pads(node, b, a, n, kernel, stride, dilation, node.input[0], runtime_lower=True)
+    if isinstance(pads, str) or any(lo != hi for lo, hi in pads) or any(lo > k // 2 for (lo, _), k in zip(pads, kernel)):
+        return kernel, pads
+    return kernel, tuple(lo for lo, _ in pads)
+
+
+_POOL_F = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("max", 3): F.max_pool3d,
+           ("avg", 1): F.avg_pool1d, ("avg", 2): F.avg_pool2d, ("avg", 3): F.avg_pool3d}
+
+
+def _explicitly_padded_pool(node, b, kind: str, a: dict, kernel, stride, dilation, pads) -> None:
+    """Pooling whose padding no cnnkit layer takes, as a graph step: pad explicitly (``-inf`` for
+    max, ``0`` for mean), then pool without padding. ONNX's mean pooling without
+    ``count_include_pad`` divides each window by its input cells only: the step multiplies by
+    ``window size / that count`` (computed from the padded ones-mask)."""
+    where = f"attribute pads={a['pads']} (auto_pad={a['auto_pad']})"
+    if a["ceil_mode"]:
+        raise b.fail(node, f"{where}: asymmetric or wide pooling padding with ceil_mode=1 is not supported")
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if not isinstance(pads, str) and any(lo >= sp or hi >= sp for (lo, hi), sp in zip(pads, spans)):
+        raise b.fail(node, f"{where}: padding as wide as the window {list(kernel)} (windows of padding only) "
                            "is not supported")
-    padding = tuple(lo for lo, _ in pads)
-    if any(p > k // 2 for p, k in zip(padding, kernel)):
-        raise b.fail(node, f"attribute pads={list(a['pads'])}: padding larger than half the kernel {list(kernel)} "
-                           "is not supported")
-    return kernel, padding
+    pool, size = _POOL_F[(kind, len(kernel))], math.prod(kernel)
+
+    def pairs(x):
+        if not isinstance(pads, str):
+            return pads
+        upper = tuple(same_pads(i, k, s, d) for i, k, s, d in zip(x.shape[2:], kernel, stride, dilation))
+        return upper if pads == "same" else tuple((hi, lo) for lo, hi in upper)
+
+    def torch_order(pp):  # F.pad's (last_before, last_after, second_last_before, ...)
+        return tuple(v for lo, hi in reversed(pp) for v in (lo, hi))
+
+    if kind == "max":
+        def fn(x):
+            return pool(F.pad(x, torch_order(pairs(x)), value=-math.inf), kernel, stride, 0, dilation)
+    else:
+        include = bool(a["count_include_pad"])
+
+        def fn(x):
+            pp = pairs(x)
+            y = pool(F.pad(x, torch_order(pp)), kernel, stride, 0)
+            if include:
+                return y
+            ones = np.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+            counts = np.rint(pool(F.pad(ones, torch_order(pp)), kernel, stride, 0).numpy() * size)
+            return y * (size / counts).astype(x.dtype)
+    b.step(node, fn, inputs=node.input[:1], outputs=node.output[:1])
 
 
 @register("MaxPool", exports=(P.MaxPoolNd,), layer="MaxPool1d / MaxPool2d / MaxPool3d")
 class MaxPool:
-    """Max pooling with padding, dilation and ceil_mode (the Indices output is not supported)."""
+    """Max pooling with padding, dilation, ceil_mode; asymmetric/SAME pads as a -inf Pad step (no Indices output).
+
+    Asymmetric or SAME padding (what TensorFlow writes) has no cnnkit layer: it is imported as a
+    graph step that pads with -inf and pools without padding (ceil_mode=1 with it is refused)."""
 
     def to_onnx(rec, ctx):
         p = rec.params
@@ -285,6 +332,8 @@ class MaxPool:
         if len(node.output) > 1 and b.is_used(node.output[1]):
             raise b.fail(node, "the Indices output of MaxPool is not supported")
         kernel, padding = _pool_layer_args(node, b, n, a, stride, dilation)
+        if isinstance(padding, str) or isinstance(padding[0], tuple):
+            return _explicitly_padded_pool(node, b, "max", a, kernel, stride, dilation, padding)
         adaptive = _adaptive_hint(node, b, n, a, kernel, stride)
         if adaptive is not None:
             return b.layer(node, _ADAPTIVE_MAX[n](adaptive), outputs=node.output[:1])
@@ -294,7 +343,10 @@ class MaxPool:
 
 @register("AveragePool", exports=(P.AvgPoolNd,), layer="AvgPool1d / AvgPool2d / AvgPool3d")
 class AveragePool:
-    """Mean pooling with padding, ceil_mode and count_include_pad; divisor_override as a Mul after it."""
+    """Mean pooling with padding, ceil_mode, count_include_pad; asymmetric/SAME pads as a Pad step; divisor_override as a Mul.
+
+    Asymmetric or SAME padding is imported as a graph step: pad with 0, pool, and without
+    count_include_pad (ONNX's default) scale each window by its size over its input cells."""
 
     def to_onnx(rec, ctx):
         p = rec.params
@@ -320,6 +372,8 @@ class AveragePool:
         if any(d != 1 for d in dilation):
             raise b.fail(node, f"attribute dilations={list(dilation)}: dilated average pooling is not supported")
         kernel, padding = _pool_layer_args(node, b, n, a, stride, dilation)
+        if isinstance(padding, str) or isinstance(padding[0], tuple):
+            return _explicitly_padded_pool(node, b, "avg", a, kernel, stride, dilation, padding)
         adaptive = _adaptive_hint(node, b, n, a, kernel, stride)
         if adaptive is not None:
             return b.layer(node, _ADAPTIVE_AVG[n](adaptive))
