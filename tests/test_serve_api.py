@@ -472,6 +472,28 @@ def test_frames(client):
     _bad(client, client.post("/api/frames", json={"op": "conv2d", "colour": 1}), 400, "unknown fields")
 
 
+def test_frames_of_1d_ops(client):
+    pytest.importorskip("cnnkit.animate")
+    torch = pytest.importorskip("torch")
+    body = {"op": "conv1d", "input": [9], "kernel": [3], "dilation": [2], "padding": [[1, 0]], "seed": 2,
+            "backward": True}
+    answer = _ok(client, client.post("/api/frames", json=body))
+    x, w = np.array(answer["input"], dtype=np.float64), np.array(answer["kernel"], dtype=np.float64)
+    xt = torch.from_numpy(np.pad(x, ((0, 0), (1, 0))))[None].requires_grad_()
+    y = torch.nn.functional.conv1d(xt, torch.from_numpy(w), dilation=2)
+    np.testing.assert_allclose(answer["output"], y.detach().numpy()[0])
+    y.backward(torch.tensor(answer["grad_output"], dtype=torch.float64)[None])
+    np.testing.assert_allclose(answer["grad_input"], xt.grad.numpy()[0][:, 1:])
+    # 5 wide with 3 read (dilation 2); the first window starts one cell into the padding: centred on cell 1
+    assert answer["receptive_field"]["text"] == {"size": "5 (3 read)", "jump": "1", "start": "1"}
+    pool = _ok(client, client.post("/api/frames", json={"op": "avg_pool1d", "input": [7], "kernel": [3],
+                                                        "stride": [2], "padding": [1]}))
+    assert answer["op"] == "conv1d" and pool["receptive_field"]["axes"][0]["size"] == "3"
+    assert pool["receptive_field"]["text"]["jump"] == "2"
+    info = _ok(client, client.get("/api/info"))
+    assert {"conv1d", "conv_transpose1d", "max_pool1d", "avg_pool1d"} <= set(info["frame_ops"])
+
+
 # ------------------------------------------------------------ explanations
 def test_explain(client, twin, digit):
     try:

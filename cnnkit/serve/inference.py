@@ -325,21 +325,22 @@ def filter_probe(image: np.ndarray, kernel: np.ndarray, border: str, mode: str, 
 
 # -------------------------------------------------------------- arithmetic
 def _window_module(op: str, params: dict, ceil_mode: bool):
-    """The one-layer cnnkit module of a frame-data configuration, for its receptive field."""
+    """The one-layer cnnkit module of a frame-data configuration (1-D or 2-D), for its receptive field."""
     from .. import nn
     k, s, d = params["kernel_size"], params["stride"], params["dilation"]
     pads = tuple(tuple(p) for p in params["padding"])
-    if op == "conv2d":
-        return nn.Conv2d(1, 1, k, stride=s, padding=pads, dilation=d, bias=False)
+    dim = op[-2:]  # "1d" | "2d"
+    if op.startswith("conv") and not op.startswith("conv_transpose"):
+        return getattr(nn, f"Conv{dim}")(1, 1, k, stride=s, padding=pads, dilation=d, bias=False)
     symmetric = tuple(lo for lo, hi in pads) if all(lo == hi for lo, hi in pads) else None
     if symmetric is None:
         return None
-    if op == "conv_transpose2d":
-        return nn.ConvTranspose2d(1, 1, k, stride=s, padding=symmetric, dilation=d, bias=False,
-                                  output_padding=params.get("output_padding") or 0)
-    if op == "max_pool2d":
-        return nn.MaxPool2d(k, stride=s, padding=symmetric, dilation=d, ceil_mode=ceil_mode)
-    return nn.AvgPool2d(k, stride=s, padding=symmetric, ceil_mode=ceil_mode)
+    if op.startswith("conv_transpose"):
+        return getattr(nn, f"ConvTranspose{dim}")(1, 1, k, stride=s, padding=symmetric, dilation=d, bias=False,
+                                                  output_padding=params.get("output_padding") or 0)
+    if op.startswith("max_pool"):
+        return getattr(nn, f"MaxPool{dim}")(k, stride=s, padding=symmetric, dilation=d, ceil_mode=ceil_mode)
+    return getattr(nn, f"AvgPool{dim}")(k, stride=s, padding=symmetric, ceil_mode=ceil_mode)
 
 
 def animation_frames(op: str, options: dict) -> dict:
@@ -351,8 +352,8 @@ def animation_frames(op: str, options: dict) -> dict:
     module = _window_module(op, data["params"], bool(options.get("ceil_mode", False)))
     field = None
     if module is not None:
-        h, w = np.shape(data["input"])[1:]
-        row = summary(module, (1, 1, h, w), depth=10 ** 6).leaf_rows[-1]
+        spatial = tuple(np.shape(data["input"])[1:])
+        row = summary(module, (1, 1) + spatial, depth=10 ** 6).leaf_rows[-1]
         size, jump, start = describe_field(row.field)
         field = {"text": {"size": size, "jump": jump, "start": start},
                  "axes": [{"size": _frac(f.size), "jump": _frac(f.jump), "start": _frac(f.start),

@@ -39,17 +39,21 @@ export function initArithmetic(page, shared) {
   }
 
   const num = (id) => Number($(id).value);
+  const isOneD = (op) => op.endsWith("1d");
   function request() {
     const op = $("#a-op").value;
-    const body = { op, input: [num("#a-in-h"), num("#a-in-w")], kernel: [num("#a-k-h"), num("#a-k-w")],
-                   stride: [num("#a-s-h"), num("#a-s-w")], seed: num("#a-seed") };
+    // 1-D ops take the W values only (the H fields are disabled)
+    const pair = (h, w) => (isOneD(op) ? [num(w)] : [num(h), num(w)]);
+    const body = { op, input: pair("#a-in-h", "#a-in-w"), kernel: pair("#a-k-h", "#a-k-w"),
+                   stride: pair("#a-s-h", "#a-s-w"), seed: num("#a-seed") };
     const mode = $("#a-pad-mode").value;
-    body.padding = mode === "number" ? [num("#a-p-h"), num("#a-p-w")]
-      : mode === "explicit" ? [[num("#a-p-t"), num("#a-p-b")], [num("#a-p-l"), num("#a-p-r")]] : mode;
-    if (op !== "avg_pool2d") body.dilation = [num("#a-d-h"), num("#a-d-w")];
+    const explicit = [[num("#a-p-t"), num("#a-p-b")], [num("#a-p-l"), num("#a-p-r")]];
+    body.padding = mode === "number" ? pair("#a-p-h", "#a-p-w")
+      : mode === "explicit" ? (isOneD(op) ? explicit.slice(1) : explicit) : mode;
+    if (!op.startsWith("avg_pool")) body.dilation = pair("#a-d-h", "#a-d-w");
     const backward = $("#a-backward").checked;
-    if (op === "conv_transpose2d") {
-      body.output_padding = [num("#a-op-h"), num("#a-op-w")];
+    if (op.startsWith("conv_transpose")) {
+      body.output_padding = pair("#a-op-h", "#a-op-w");
       body.view = backward ? "direct" : $("#a-view").value;   // the gradient is drawn per output cell
     }
     if (backward) body.backward = true;
@@ -64,15 +68,18 @@ export function initArithmetic(page, shared) {
     const mode = $("#a-pad-mode").value;
     $("#a-pad-number").hidden = mode !== "number";
     $("#a-pad-explicit").hidden = mode !== "explicit";
-    $("#a-dilation-row").hidden = op === "avg_pool2d";
-    $("#a-op-row").hidden = op !== "conv_transpose2d";
-    $("#a-view-row").hidden = op !== "conv_transpose2d" || $("#a-backward").checked;
+    $("#a-dilation-row").hidden = op.startsWith("avg_pool");
+    $("#a-op-row").hidden = !op.startsWith("conv_transpose");
+    $("#a-view-row").hidden = !op.startsWith("conv_transpose") || $("#a-backward").checked;
+    for (const id of ["#a-in-h", "#a-k-h", "#a-s-h", "#a-p-h", "#a-d-h", "#a-op-h", "#a-p-t", "#a-p-b"]) {
+      $(id).disabled = isOneD(op);   // a 1-D op has one axis: it is drawn as one row
+    }
   }
 
   const load = latest(async () => {
     syncControls();
     try {
-      data = await postJSON("/api/frames", request());
+      data = asTwoD(await postJSON("/api/frames", request()));
     } catch (error) {
       data = null;
       showError(errorBox, error);
@@ -94,6 +101,32 @@ export function initArithmetic(page, shared) {
   });
   const later = debounce(load, 120);
 
+  // A 1-D op's frame data as a 2-D one with a single row (indices and parameters get a leading
+  // 0 / 1 axis), so the one drawing code shows both; data.dims remembers which it was.
+  function asTwoD(d) {
+    d.dims = d.op.endsWith("1d") ? 1 : 2;
+    if (d.dims === 2) return d;
+    const at = (index, axis) => [...index.slice(0, axis), 0, ...index.slice(axis)];
+    const rows = (a) => a && a.map(ch => [ch]);
+    d.op = d.op.replace("1d", "2d");
+    d.input = rows(d.input);
+    d.output = rows(d.output);
+    if (d.grad_output) { d.grad_output = rows(d.grad_output); d.grad_input = rows(d.grad_input); }
+    if (d.kernel) d.kernel = d.kernel.map(o => o.map(c => [c]));
+    const p = d.params;
+    for (const key of ["kernel_size", "stride", "dilation", "output_padding"]) if (p[key]) p[key] = [1, ...p[key]];
+    for (const key of ["padding", "direct_padding"]) if (p[key]) p[key] = [[0, 0], ...p[key]];
+    for (const f of d.frames) {
+      f.output_index = at(f.output_index, 1);
+      if (f.argmax) f.argmax = at(f.argmax, 1);
+      for (const t of f.terms) { t.input_index = at(t.input_index, 1); t.kernel_index = at(t.kernel_index, t.kernel_index.length - 1); }
+      for (const r of f.routes || []) r.input_index = at(r.input_index, 1);
+    }
+    const rf = d.receptive_field;
+    if (rf) rf.axes = [{ size: "1", jump: "1", start: "0", n_read: 1, phased: false }, ...rf.axes];
+    return d;
+  }
+
   function receptiveField() {
     const rf = data.receptive_field;
     const box = $("#a-rf");
@@ -103,16 +136,18 @@ export function initArithmetic(page, shared) {
     const phased = fy.phased || fx.phased;
     const starts = [fraction(fy.start), fraction(fx.start)];
     box.innerHTML = "";
+    const by = (a, b) => (data.dims === 1 ? `${b}` : `${a}×${b}`);   // 1-D: one axis, drawn as a row
+    const patch = data.dims === 1 ? "-cell stretch" : " patch", cells = data.dims === 1 ? "cells" : "pixels";
     const lines = phased ? [
-      `Receptive field: each output cell is reached by at most <b>${fy.n_read}×${fx.n_read}</b> input cells ` +
-        `(a span of ${fy.size}×${fx.size}); which ones depends on the cell's position modulo the stride.`,
-      `One output cell further is ${fy.jump}×${fx.jump} of an input cell further (the jump): a transposed ` +
-        `convolution with stride ${data.params.stride.join("×")} spreads the input out by the stride.`,
+      `Receptive field: each output cell is reached by at most <b>${by(fy.n_read, fx.n_read)}</b> input cells ` +
+        `(a span of ${by(fy.size, fx.size)}); which ones depends on the cell's position modulo the stride.`,
+      `One output cell further is ${by(fy.jump, fx.jump)} of an input cell further (the jump): a transposed ` +
+        `convolution with stride ${by(...data.params.stride)} spreads the input out by the stride.`,
     ] : [
-      `Receptive field: each output cell sees a <b>${fy.size}×${fx.size}</b> patch of the input` +
-        (holes ? `, of which it reads <b>${fy.n_read}×${fx.n_read}</b> pixels: dilation leaves holes (# - # - #)` : "") + ".",
-      `Neighbouring output cells are <b>${fy.jump}×${fx.jump}</b> input pixels apart (the jump, here the stride).`,
-      `The first output cell's field is centred on input pixel (${rf.text.start})` +
+      `Receptive field: each output cell sees a <b>${by(fy.size, fx.size)}</b>${patch} of the input` +
+        (holes ? `, of which it reads <b>${by(fy.n_read, fx.n_read)}</b> ${cells}: dilation leaves holes (# - # - #)` : "") + ".",
+      `Neighbouring output cells are <b>${by(fy.jump, fx.jump)}</b> input ${cells} apart (the jump, here the stride).`,
+      `The first output cell's field is centred on input ${data.dims === 1 ? "cell" : "pixel"} (${rf.text.start})` +
         (starts.some(v => v < 0 || !Number.isInteger(v)) ? ": a negative or fractional centre means it overlaps the padding or has an even size." : "."),
     ];
     for (const l of lines) { const d = document.createElement("div"); d.className = "fact"; d.innerHTML = l; box.append(d); }
@@ -342,18 +377,19 @@ export function initArithmetic(page, shared) {
 
   function sumText(step, input) {
     const box = $("#a-sum");
+    const at = (i, j) => (data.dims === 1 ? `${j}` : `${i}, ${j}`);   // a 1-D op's cells by position only
     if (data.backward) {
       const [, i, j] = step.output_index;
-      const to = step.routes.map(r => `dx[${r.input_index[1]}, ${r.input_index[2]}] += ${fmt(r.amount)}`).join(", ");
+      const to = step.routes.map(r => `dx[${at(r.input_index[1], r.input_index[2])}] += ${fmt(r.amount)}`).join(", ");
       const how = data.op === "max_pool2d" ? "all of it to the window's maximum"
         : data.op === "avg_pool2d" ? `split evenly: ${fmt(step.grad)} / ${step.divisor} to each input cell of the window`
         : "times each kernel weight, to the input cell that weight met";
-      box.textContent = `dy[${i}, ${j}] = ${fmt(step.grad)} goes back ${how}: ${to || "nowhere (the window covers only padding)"}`;
+      box.textContent = `dy[${at(i, j)}] = ${fmt(step.grad)} goes back ${how}: ${to || "nowhere (the window covers only padding)"}`;
       return;
     }
     if (data.view === "scatter") {
       const [, y, x] = step.input_index;
-      box.textContent = `input (${y}, ${x}) = ${fmt(input[y][x])} adds ${fmt(input[y][x])} × w to ${step.targets.length} output cells`;
+      box.textContent = `input (${at(y, x)}) = ${fmt(input[y][x])} adds ${fmt(input[y][x])} × w to ${step.targets.length} output cells`;
       return;
     }
     const [, i, j] = step.output_index;
@@ -367,7 +403,7 @@ export function initArithmetic(page, shared) {
       expr = step.terms.map((t, n) => `${paren(xs[n])}·${paren(w[t.kernel_index[2]][t.kernel_index[3]])}`).join(" + ") ||
         "0 (the window covers only padding)";
     }
-    box.textContent = `out[${i}, ${j}] = ${expr} = ${fmt(step.value)}`;
+    box.textContent = `out[${at(i, j)}] = ${expr} = ${fmt(step.value)}`;
   }
 
   // ----------------------------------------------------------- player
