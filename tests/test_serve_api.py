@@ -491,7 +491,13 @@ def test_frames_of_1d_ops(client):
     assert answer["op"] == "conv1d" and pool["receptive_field"]["axes"][0]["size"] == "3"
     assert pool["receptive_field"]["text"]["jump"] == "2"
     info = _ok(client, client.get("/api/info"))
-    assert {"conv1d", "conv_transpose1d", "max_pool1d", "avg_pool1d"} <= set(info["frame_ops"])
+    assert {"conv1d", "conv_transpose1d", "max_pool1d", "avg_pool1d", "separable"} <= set(info["frame_ops"])
+    sep = _ok(client, client.post("/api/frames", json={"op": "separable", "input": [5, 5], "kernel": [3, 3]}))
+    column, row = (np.array(s["kernel"], dtype=np.float64)[0, 0] for s in sep["stages"])
+    x = torch.from_numpy(np.array(sep["input"], dtype=np.float64))[None]
+    full = torch.nn.functional.conv2d(x, torch.from_numpy(column @ row)[None, None])  # outer product = the 3x3 kernel
+    np.testing.assert_allclose(sep["output"], full.numpy()[0])
+    assert sep["receptive_field"] is None and [s["name"] for s in sep["stages"]] == ["column pass 3x1", "row pass 1x3"]
 
 
 # ------------------------------------------------------------ explanations

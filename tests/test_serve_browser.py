@@ -257,6 +257,39 @@ def test_arithmetic_page_draws_1d_ops_as_a_row(driver, url):
     sb.settle(driver, "arithmetic", "loaded")
 
 
+def test_arithmetic_page_draws_a_separable_convolution_stage_by_stage(driver, url):
+    sb.open_page(driver, url, "arithmetic")
+    if not driver.execute_script("return fetch('/api/info').then(r => r.json()).then(i => i.features.animate);"):
+        pytest.skip("cnnkit.animate (issue 11) is not in this build")
+    sb.wait_for(driver, "Number(document.getElementById('page-arithmetic').dataset.loaded || 0) >= 1")
+    for element, value in (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
+                           ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-d-h", "1"), ("a-d-w", "1"),
+                           ("a-seed", "0")):
+        box = driver.find_element(By.ID, element)
+        box.clear()
+        box.send_keys(value)
+    Select(driver.find_element(By.ID, "a-pad-mode")).select_by_value("number")
+    Select(driver.find_element(By.ID, "a-op")).select_by_value("separable")
+    sb.settle(driver, "arithmetic", "loaded")
+    assert driver.find_element(By.ID, "a-backward").get_attribute("disabled")
+    served = driver.execute_script(
+        "return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: "
+        "JSON.stringify(arguments[0])}).then(r => r.json());",
+        {"op": "separable", "input": [5, 5], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0],
+         "dilation": [1, 1], "seed": 0})
+    firsts = {f["stage"]: n for n, f in reversed(list(enumerate(served["frames"])))}
+    for stage, name in enumerate(s["name"] for s in served["stages"]):
+        n = firsts[stage] + 1          # the second frame of each stage
+        driver.execute_script(f"const r = document.getElementById('a-frame'); r.value = {n}; "
+                              "r.dispatchEvent(new Event('input'));")
+        text = driver.find_element(By.ID, "a-sum").text
+        i, j = served["frames"][n]["output_index"][1:]
+        assert text.startswith(f"stage {stage + 1} of 2, {name}: out[{i}, {j}] = "), text
+        assert text.endswith(f"= {served['frames'][n]['value']}"), text
+    Select(driver.find_element(By.ID, "a-op")).select_by_value("conv2d")
+    sb.settle(driver, "arithmetic", "loaded")
+
+
 def test_model_page(driver, url):
     sb.open_page(driver, url, "draw")
     sb.draw_strokes(driver)                                                # a current input for the model page

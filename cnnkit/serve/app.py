@@ -56,7 +56,7 @@ DEFAULT_MAX_PIXELS = 25_000_000
 WORK_SIDE = 1024
 MAX_DRAWING_SIDE = 512
 FRAME_OPS = ("conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d",
-             "conv1d", "conv_transpose1d", "max_pool1d", "avg_pool1d")
+             "conv1d", "conv_transpose1d", "max_pool1d", "avg_pool1d", "separable")
 FRAME_OPTIONS = {"input": "input_size", "kernel": "kernel_size", "stride": "stride", "padding": "padding",
                  "dilation": "dilation", "output_padding": "output_padding", "seed": "seed",
                  "ceil_mode": "ceil_mode", "view": "view", "backward": "backward"}

@@ -330,6 +330,8 @@ def _window_module(op: str, params: dict, ceil_mode: bool):
     k, s, d = params["kernel_size"], params["stride"], params["dilation"]
     pads = tuple(tuple(p) for p in params["padding"])
     dim = op[-2:]  # "1d" | "2d"
+    if dim not in ("1d", "2d"):  # a two-stage op (separable): its field is the stages' together, not one layer's
+        return None
     if op.startswith("conv") and not op.startswith("conv_transpose"):
         return getattr(nn, f"Conv{dim}")(1, 1, k, stride=s, padding=pads, dilation=d, bias=False)
     symmetric = tuple(lo for lo, hi in pads) if all(lo == hi for lo, hi in pads) else None

@@ -56,7 +56,7 @@ export function initArithmetic(page, shared) {
       body.output_padding = pair("#a-op-h", "#a-op-w");
       body.view = backward ? "direct" : $("#a-view").value;   // the gradient is drawn per output cell
     }
-    if (backward) body.backward = true;
+    if (backward && op !== "separable") body.backward = true;
     return body;
   }
 
@@ -71,6 +71,7 @@ export function initArithmetic(page, shared) {
     $("#a-dilation-row").hidden = op.startsWith("avg_pool");
     $("#a-op-row").hidden = !op.startsWith("conv_transpose");
     $("#a-view-row").hidden = !op.startsWith("conv_transpose") || $("#a-backward").checked;
+    $("#a-backward").disabled = op === "separable";   // its gradient runs through two stages: the CLI draws it
     for (const id of ["#a-in-h", "#a-k-h", "#a-s-h", "#a-p-h", "#a-d-h", "#a-op-h", "#a-p-t", "#a-p-b"]) {
       $(id).disabled = isOneD(op);   // a 1-D op has one axis: it is drawn as one row
     }
@@ -242,7 +243,18 @@ export function initArithmetic(page, shared) {
     ctx.fillText(text, x, y);
   }
 
+  // A two-stage op (separable: a k×1 pass, then a 1×k pass over its result) is drawn one stage at a
+  // time: the frame's stage, with that stage's input, kernel and output, as a one-stage op.
   function draw() {
+    if (!data || !data.stages || !steps.length) return drawFrame();
+    const full = data, s = steps[frame].stage, st = full.stages[s];
+    const offset = full.frames.findIndex(f => f.stage === s);
+    data = { ...full, op: st.op, input: st.input, kernel: st.kernel, output: st.output, params: st.params,
+             stage: { index: s, count: full.stages.length, name: st.name, offset } };
+    try { drawFrame(); } finally { data = full; }
+  }
+
+  function drawFrame() {
     const ctx = canvas.getContext("2d");
     if (!data || !steps.length) {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -276,7 +288,7 @@ export function initArithmetic(page, shared) {
     // input grid
     const what = L.grid.kind === "direct" ? "input, zeros inserted, padded"
       : L.grid.kind === "padded" ? "input (grey: padding)" : "input";
-    heading(ctx, what, L.x0, 20);
+    heading(ctx, data.stage && data.stage.index > 0 ? `intermediate, ${what}` : what, L.x0, 20);
     for (let g = 0; g < L.grid.rows; g++) {
       for (let h = 0; h < L.grid.cols; h++) {
         const c = L.grid.cell(g, h), key = `${g},${h}`;
@@ -324,9 +336,11 @@ export function initArithmetic(page, shared) {
     const out = data.output[0];
 
     // output
-    heading(ctx, scatter ? "output (orange: this input cell's share)" : "output", L.xo, 20);
+    const last = !data.stage || data.stage.index === data.stage.count - 1;
+    heading(ctx, scatter ? "output (orange: this input cell's share)" : last ? "output" : "intermediate (the next pass's input)",
+            L.xo, 20);
     const current = scatter ? null : step.output_index.slice(1).join();
-    const doneUpTo = scatter ? -1 : frame;
+    const doneUpTo = scatter ? -1 : frame - (data.stage ? data.stage.offset : 0);
     for (let i = 0; i < L.Ho; i++) for (let j = 0; j < L.Wo; j++) {
       const x = L.xo + j * L.cell, y = L.top + i * L.cell, key = `${i},${j}`;
       const index = i * L.Wo + j;
@@ -403,7 +417,8 @@ export function initArithmetic(page, shared) {
       expr = step.terms.map((t, n) => `${paren(xs[n])}·${paren(w[t.kernel_index[2]][t.kernel_index[3]])}`).join(" + ") ||
         "0 (the window covers only padding)";
     }
-    box.textContent = `out[${at(i, j)}] = ${expr} = ${fmt(step.value)}`;
+    const stage = data.stage ? `stage ${data.stage.index + 1} of ${data.stage.count}, ${data.stage.name}: ` : "";
+    box.textContent = `${stage}out[${at(i, j)}] = ${expr} = ${fmt(step.value)}`;
   }
 
   // ----------------------------------------------------------- player
