@@ -507,7 +507,8 @@ def test_explain(client, twin, digit):
     except ModuleNotFoundError:
         _bad(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "saliency"}), 501,
              "cnnkit.explain (issue 12)")
-        _bad(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "lime"}), 400, "saliency, grad_cam")
+        _bad(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "lime"}), 400,
+             "saliency, input_x_gradient")
         return
     import torch
     answer = _ok(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": "saliency", "target": 3}))
@@ -533,6 +534,31 @@ def test_explain(client, twin, digit):
     _bad(client, client.post("/api/explain", json={"pixels": GRID, "method": "grad_cam", "layer": "fc1"}), 400,
          "a layer with spatial maps")
     _bad(client, client.post("/api/explain", json={"pixels": GRID, "target": 12}), 400, "0..9")
+
+
+def test_explain_methods_are_cnnkit_explains(client, digit):
+    """The Model page's other methods are cnnkit.explain's on the served model, from the blank canvas
+    (the model's view of an all-black digit) where a baseline is needed."""
+    explain = pytest.importorskip("cnnkit.explain")
+    from cnnkit.data import prepare_mnist
+    from cnnkit.models import lenet5
+    from cnnkit.serve import inference
+    model = lenet5(pretrained=True).eval()
+    x, black = prepare_mnist(digit), prepare_mnist(np.zeros_like(digit))
+    expected = {
+        "input_x_gradient": np.abs(explain.input_x_gradient(model, x, 3))[0].max(axis=0),
+        "integrated_gradients": np.abs(explain.integrated_gradients(model, x, 3, baseline=black,
+                                                                    steps=inference.IG_STEPS))[0].max(axis=0),
+        "occlusion": np.maximum(explain.occlusion(model, x, 3, window=inference.OCCLUSION_WINDOW,
+                                                  stride=inference.OCCLUSION_STRIDE, baseline=black), 0)[0].max(axis=0),
+        "grad_cam++": explain.grad_cam_plus_plus(model, x, 3, "act2")[0],
+    }
+    for method, ref in expected.items():
+        answer = _ok(client, client.post("/api/explain", json={"pixels": digit.tolist(), "method": method, "target": 3}))
+        assert answer["method"] == method and answer["target"] == 3 and np.shape(answer["map"]) == (32, 32)
+        np.testing.assert_allclose(answer["map"], ref, rtol=0, atol=ROUNDED, err_msg=method)
+        assert answer["layer"] == ("act2" if method == "grad_cam++" else None)
+        assert min(map(min, answer["map"])) >= 0 and answer["range"][1] > 0, method
 
 
 # ------------------------------------------------------------- concurrency

@@ -308,6 +308,16 @@ def test_model_page(driver, url):
     if explain:
         sb.wait_for(driver, "Number(document.getElementById('page-model').dataset.explained || 0) >= 1")
         assert sb.colours(driver, driver.find_element(By.ID, "m-overlay")) > 3
+        for method, words in (("integrated_gradients", "Integrated gradients"), ("occlusion", "Occlusion"),
+                              ("grad_cam++", "Grad-CAM++ at act2")):
+            count = sb.counter(driver, "model", "explained")
+            Select(driver.find_element(By.ID, "m-method")).select_by_value(method)
+            sb.wait_for(driver, f"Number(document.getElementById('page-model').dataset.explained) > {count}")
+            assert driver.find_element(By.ID, "m-explain-caption").text.startswith(words), method
+            assert driver.find_element(By.ID, "m-cam-layer").get_attribute("disabled") == \
+                (None if method == "grad_cam++" else "true"), method
+        Select(driver.find_element(By.ID, "m-method")).select_by_value("grad_cam")
+        sb.settle(driver, "model", "explained")
     else:
         assert "cnnkit.explain" in driver.find_element(By.ID, "m-explain-error").text
     shot(driver, "model")

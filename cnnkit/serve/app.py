@@ -300,7 +300,7 @@ async def layer_route(request: Request):
 async def explain_route(request: Request):
     body = await _json(request)
     entry = _state(request).models.get(body.get("model"))
-    method = choice(optional(body, "method", "grad_cam"), "method", ("saliency", "grad_cam"))
+    method = choice(optional(body, "method", "grad_cam"), "method", inference.EXPLAIN_METHODS)
     target = body.get("target")
     target = None if target is None else integer(target, "target", 0, 10 ** 6)
     layer = body.get("layer")

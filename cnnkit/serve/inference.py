@@ -245,11 +245,21 @@ def layer_output(entry: ModelEntry, digit: np.ndarray, layer: str) -> dict:
     return out
 
 
+#: The attribution methods of the Model page (names as in ``cnnkit explain --method``'s Python functions).
+EXPLAIN_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "occlusion", "grad_cam", "grad_cam++")
+#: Integrated gradients' steps and occlusion's window / stride in the explorer (small: answers in well under 1 s).
+IG_STEPS, OCCLUSION_WINDOW, OCCLUSION_STRIDE = 32, 4, 2
+
+
 def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int | None, layer: str | None) -> dict:
-    """A saliency map (``|d logit / d input|``, max over channels) or a Grad-CAM map
-    (:mod:`cnnkit.explain`) for the digit, at the input's resolution ``(H, W)``."""
+    """An attribution map for the digit, at the input's resolution ``(H, W)``, from :mod:`cnnkit.explain`:
+    ``saliency`` ``|d logit / d input|``, ``input_x_gradient`` ``|x * gradient|``, ``integrated_gradients``
+    ``|IG|`` from a black picture (:data:`IG_STEPS` midpoint steps), ``occlusion`` the score lost when a
+    :data:`OCCLUSION_WINDOW`-pixel square turns black (only losses), all maxed over channels; ``grad_cam``
+    and ``grad_cam++`` at ``layer`` (default: the last convolution's rectified output), upsampled."""
     explain = _optional_module("cnnkit.explain", "issue 12")
     x = model_input(entry, digit)
+    black = model_input(entry, np.zeros_like(digit))  # the baseline: the blank canvas as the model sees it
     with entry.pool.lease() as model:
         final = run_recorded(model, x, "explain")[0].output.data
         classes = final.shape[1] if final.ndim == 2 else 0
@@ -258,16 +268,26 @@ def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int |
         if target is not None and not 0 <= target < classes:
             raise RequestError(f"target must be a class in 0..{classes - 1}, got {target}")
         cls = int(final[0].argmax()) if target is None else target
-        if method == "saliency":
-            raw = np.abs(np.asarray(explain.saliency(model, x, cls)))[0].max(axis=0)
-            layer = None
-        else:
+        if method in ("grad_cam", "grad_cam++"):
             names, default = cam_layers(entry)
             layer = layer or default
             if layer not in names:
                 raise RequestError(f"Grad-CAM needs a layer with spatial maps; {entry.id} has {', '.join(names) or 'none'}"
                                    f", got {layer!r:.40}")
-            raw = np.asarray(explain.grad_cam(model, x, cls, layer, upsample=True))[0]
+            cam = explain.grad_cam if method == "grad_cam" else explain.grad_cam_plus_plus
+            raw = np.asarray(cam(model, x, cls, layer, upsample=True))[0]
+        else:
+            layer = None
+            if method == "saliency":
+                attr = explain.saliency(model, x, cls)
+            elif method == "input_x_gradient":
+                attr = explain.input_x_gradient(model, x, cls)
+            elif method == "integrated_gradients":
+                attr = explain.integrated_gradients(model, x, cls, baseline=black, steps=IG_STEPS)
+            else:
+                attr = np.maximum(explain.occlusion(model, x, cls, window=OCCLUSION_WINDOW, stride=OCCLUSION_STRIDE,
+                                                    baseline=black), 0)
+            raw = np.abs(np.asarray(attr))[0].max(axis=0)
     return {"method": method, "target": cls, "layer": layer, "map": _nested(raw), "input": _nested(x[0, 0]),
             "range": [float(raw.min()), float(raw.max())]}
 

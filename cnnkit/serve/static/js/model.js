@@ -205,8 +205,9 @@ export function initModel(page, shared) {
     if (!m || !digit || m.kind === "other") return;
     const body = { model, pixels: digit, method: $("#m-method").value,
                    target: $("#m-target").value === "" ? null : Number($("#m-target").value) };
-    if (body.method === "grad_cam") body.layer = $("#m-cam-layer").value;
-    $("#m-cam-layer").disabled = body.method !== "grad_cam";
+    const cam = body.method.startsWith("grad_cam");
+    if (cam) body.layer = $("#m-cam-layer").value;
+    $("#m-cam-layer").disabled = !cam;
     let answer;
     try {
       answer = await postJSON("/api/explain", body);
@@ -222,12 +223,24 @@ export function initModel(page, shared) {
     drawPicture(ctx, answer.input, scale, lo, lo + (hi0 - lo) / 0.55);     // the digit, dimmed under the map
     const hi = answer.range[1], alpha = Number($("#m-alpha").value) / 100;
     drawPicture(ctx, answer.map, scale, 0, hi > 0 ? hi : 1, viridis, (t) => alpha * Math.pow(Math.min(1, Math.max(0, t)), 0.6));
-    $("#m-explain-caption").textContent = answer.method === "saliency"
-      ? `Saliency for class ${answer.target}: |∂ logit ${answer.target} / ∂ input| per pixel (largest ${fmt(hi, 3)}), ` +
-        `the pixels whose change would move that score most.`
-      : `Grad-CAM at ${answer.layer} for class ${answer.target}: ReLU(Σₖ αₖ Aₖ), αₖ the mean gradient of the class ` +
-        `score over map k, upsampled to the input (largest ${fmt(hi, 3)}): the positions whose features raise the ` +
-        `score of ${answer.target}, only as fine as the layer's ${camGrid(answer.layer)} grid.`;
+    const t = answer.target, top = fmt(hi, 3);
+    const captions = {
+      saliency: `Saliency for class ${t}: |∂ logit ${t} / ∂ input| per pixel (largest ${top}), ` +
+        `the pixels whose change would move that score most.`,
+      input_x_gradient: `Input × gradient for class ${t}: |x · ∂ logit ${t} / ∂ x| per pixel (largest ${top}): ` +
+        `the gradient weighted by the pixel itself, so the black background (x = the blank value) counts little.`,
+      integrated_gradients: `Integrated gradients for class ${t}: |(x − x₀) · mean of ∂ logit ${t} / ∂ x along the ` +
+        `straight path from the blank canvas x₀ to x| (32 midpoint steps; largest ${top}); the attributions add up ` +
+        `to logit(x) − logit(x₀).`,
+      occlusion: `Occlusion for class ${t}: how much logit ${t} drops when a 4×4 square is blanked (squares 2 ` +
+        `pixels apart; each pixel gets the mean drop of the squares covering it; only drops shown, largest ${top}).`,
+      grad_cam: `Grad-CAM at ${answer.layer} for class ${t}: ReLU(Σₖ αₖ Aₖ), αₖ the mean gradient of the class ` +
+        `score over map k, upsampled to the input (largest ${top}): the positions whose features raise the ` +
+        `score of ${t}, only as fine as the layer's ${camGrid(answer.layer)} grid.`,
+      "grad_cam++": `Grad-CAM++ at ${answer.layer} for class ${t}: like Grad-CAM with each map's weight from the ` +
+        `positive gradients only (Chattopadhyay et al.), upsampled (largest ${top}); its weights are never negative.`,
+    };
+    $("#m-explain-caption").textContent = captions[answer.method] || "";
     page.dataset.explained = String(Number(page.dataset.explained || 0) + 1);
   });
   for (const id of ["#m-method", "#m-cam-layer", "#m-target", "#m-alpha"]) {
