@@ -112,6 +112,31 @@ def test_conv_frames_match_torch_and_naive_loops(n, size, kernel, stride, dilati
         assert arr(data.output).shape[1:] == (-(-size // stride),) * n, config
 
 
+@pytest.mark.parametrize("kind,n,channels,out_channels,groups", [
+    (kind, n, c, o, g) for kind in ("conv", "transposed") for n in (1, 2)
+    for c, o, g in ((4, 2, 2), (2, 4, 2), (4, 4, 4), (3, 3, 3), (4, 2, 1), (2, 2, 1))])
+def test_grouped_frames_match_torch_and_naive_loops(kind, n, channels, out_channels, groups):
+    op = f"conv{n}d" if kind == "conv" else f"conv_transpose{n}d"
+    config = f"{op} C={channels} O={out_channels} groups={groups}"
+    stride = 1 if kind == "conv" else 2
+    data = frame_data(op, input_size=4 if kind == "conv" else 2, kernel_size=2, stride=stride, channels=channels,
+                      out_channels=out_channels, groups=groups, seed=channels + out_channels, backward=True)
+    x, w = arr(data.input), arr(data.kernel)
+    wshape = (out_channels, channels // groups) if kind == "conv" else (channels, out_channels // groups)
+    assert w.shape[:2] == wshape and data.params["groups"] == groups, config
+    xt, wt = t(x)[None].requires_grad_(), t(w)
+    fn = getattr(TF, op)
+    ref = fn(xt, wt, stride=stride, groups=groups)
+    check_common(data, ref[0].detach().numpy(), config)
+    terms = conv_terms if kind == "conv" else transposed_terms
+    pads = [(0, 0)] * n
+    assert term_sets(data) == terms(x.shape, arr(data.output).shape, (2,) * n, (stride,) * n, pads, (1,) * n,
+                                    groups=groups), config
+    ref.backward(t(arr(data.grad_output))[None])
+    np.testing.assert_allclose(arr(data.grad_input), xt.grad[0].numpy(), rtol=1e-12, atol=1e-12, err_msg=config)
+    assert (f"groups {groups}" in data.title) == (groups > 1), config
+
+
 def transposed_grid():
     rng = np.random.default_rng(11)
     out = []
@@ -398,6 +423,10 @@ BAD = [
     (dict(op="max_pool1d", input_size=5, kernel=[1, 2]), ValueError, "kernel"),
     (dict(op="conv2d", input_size=5, ceil_mode=True), ValueError, "ceil_mode"),
     (dict(op="max_pool2d", input_size=5, count_include_pad=False), ValueError, "count_include_pad"),
+    (dict(op="max_pool2d", input_size=5, groups=2), ValueError, "groups"),
+    (dict(op="conv2d", input_size=5, channels=3, groups=2), ValueError, "groups must divide"),
+    (dict(op="conv2d", input_size=5, out_channels=9), ValueError, "out_channels"),
+    (dict(op="conv2d", input_size=5, groups=1.0), TypeError, "groups"),
     (dict(op="avg_pool2d", input_size=5, count_include_pad="no"), TypeError, "count_include_pad"),
     (dict(op="conv2d", input_size=5, view="scatter"), ValueError, "view"),
     (dict(op="conv_transpose1d", input_size=5, view="sideways"), ValueError, "view"),

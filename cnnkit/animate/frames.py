@@ -388,9 +388,25 @@ def _pool_padding(padding, n: int, spec: OpSpec) -> tuple[int, ...]:
     return int_tuple(padding, n, "padding", minimum=0)
 
 
+def _check_grouping(out_channels, groups, channels: int, spec: OpSpec) -> tuple[int, int]:
+    """``(out_channels, groups)`` checked: ints, only for (transposed) convolutions, ``groups``
+    dividing both channel counts (PyTorch's rule)."""
+    for name, value in (("out_channels", out_channels), ("groups", groups)):
+        if not _is_int(value):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+    if (out_channels, groups) != (1, 1) and spec.kind not in ("conv", "transposed"):
+        raise ValueError(f"out_channels and groups are options of (transposed) convolutions, not of {spec.name}")
+    if not 1 <= out_channels <= MAX_CHANNELS:
+        raise ValueError(f"out_channels must be between 1 and {MAX_CHANNELS} (every channel is drawn), got {out_channels}")
+    if groups < 1 or channels % groups or out_channels % groups:
+        raise ValueError(f"groups must divide channels ({channels}) and out_channels ({out_channels}), got {groups}")
+    return int(out_channels), int(groups)
+
+
 def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, padding=0, dilation=1, output_padding=0,
                channels: int = 1, seed: int = 0, backward: bool = False, input=None, kernel=None,
-               ceil_mode: bool = False, count_include_pad: bool = True, view: str = "direct") -> FrameData:
+               ceil_mode: bool = False, count_include_pad: bool = True, view: str = "direct",
+               out_channels: int = 1, groups: int = 1) -> FrameData:
     """The frames of ``op`` (one of :data:`cnnkit.animate.OPS`) on a small seeded input.
 
     ``input_size`` ``H[, W]`` (or ``input`` values ``(C, *S)``); ``kernel_size``
@@ -400,7 +416,9 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
     into one output channel; ``depthwise-separable`` maps ``C -> 2C`` as the study text's 16 -> 32);
     ``seed`` for the small integer values; ``kernel`` overrides the weights (``separable``:
     ``(column, row)``; ``depthwise-separable``: ``(depthwise (C, k, k), pointwise (O, C))``);
-    ``ceil_mode`` for pools; ``count_include_pad`` for mean pooling (PyTorch's: does each
+    ``out_channels`` and ``groups`` for (transposed) convolutions, as PyTorch's layers (each group of
+    ``channels / groups`` input channels makes ``out_channels / groups`` outputs; ``groups = channels =
+    out_channels`` is depthwise); ``ceil_mode`` for pools; ``count_include_pad`` for mean pooling (PyTorch's: does each
     window's divisor count the zero padding? default True); ``view`` ``"direct"`` or ``"scatter"`` (transposed only: how the
     renderer draws it; the data are the same). ``backward=True`` adds the gradient routes.
 
@@ -438,11 +456,12 @@ def frame_data(op: str, *, input_size=None, kernel_size=None, stride=None, paddi
     if spec.is_pool and kernel is not None:
         raise ValueError(f"{spec.name} has no kernel weights to set (its window is kernel_size)")
     C = channels
+    O, groups = _check_grouping(out_channels, groups, C, spec)
 
     if spec.kind in ("conv", "transposed"):
-        wshape = (1, C) + ksize if spec.kind == "conv" else (C, 1) + ksize
+        wshape = (O, C // groups) + ksize if spec.kind == "conv" else (C, O // groups) + ksize
         stages = [_Stage(spec.name, spec.kind, x, _kernel_array(kernel, wshape, "kernel", rng), ksize, stride,
-                         dilation, padding, output_padding=output_padding)]
+                         dilation, padding, groups=groups, output_padding=output_padding)]
     elif spec.is_pool:
         stages = [_Stage(spec.name, spec.kind, x, None, ksize, stride, dilation, _pool_padding(padding, n, spec),
                          ceil_mode=ceil_mode, count_include_pad=count_include_pad)]

@@ -88,6 +88,9 @@ def _entries() -> list[GalleryEntry]:
         GalleryEntry("avg_pool_padding", "Mean pooling 3x3, stride 2, padding 1: the divisor counts the "
                      "padding (PyTorch's count_include_pad)", "avg_pool2d",
                      dict(input_size=5, kernel_size=3, stride=2, padding=1)),
+        GalleryEntry("grouped_conv", "Grouped convolution: 4 input channels in 2 groups, each group making one "
+                     "of the 2 output channels (half the weights)", "conv2d",
+                     dict(input_size=4, channels=4, out_channels=2, groups=2)),
         GalleryEntry("avg_pool_padding_exclude", "The same mean pooling with count_include_pad=False: each "
                      "window divides by its input cells only", "avg_pool2d",
                      dict(input_size=5, kernel_size=3, stride=2, padding=1, count_include_pad=False)),
@@ -109,7 +112,7 @@ def cli_command(op: str, options: dict, out: str) -> str:
     """The ``cnnkit animate`` command line that draws ``op`` with ``options``."""
     flags = {"input_size": "--input", "kernel_size": "--kernel", "stride": "--stride", "padding": "--padding",
              "dilation": "--dilation", "output_padding": "--output-padding", "channels": "--channels",
-             "seed": "--seed", "view": "--view"}
+             "seed": "--seed", "view": "--view", "out_channels": "--out-channels", "groups": "--groups"}
     parts = ["cnnkit", "animate", op]
     for key, value in options.items():
         if key in flags:

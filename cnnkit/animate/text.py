@@ -95,6 +95,8 @@ def title(spec: OpSpec, in_shape, out_shapes, params: dict, padding_given, backw
         parts.append("ceil_mode")
     if params.get("count_include_pad") is False:
         parts.append("count_include_pad=False")
+    if params.get("groups", 1) > 1 and spec.kind in ("conv", "transposed"):
+        parts.append(f"groups {params['groups']}")
     head = f"{spec.name}" + (" backward" if backward else "") + (" (scatter view)" if view == "scatter" else "")
     return f"{head}: " + ", ".join(parts) + f" -> output {out}"
 
@@ -128,6 +130,12 @@ def notes(spec: OpSpec, stages, params: dict, backward: bool, view: str = "direc
         out.append(f"dilation {padding_text([(d, d) for d in dil], None)}: the {size_text(k)} taps span "
                    f"(k - 1)*d + 1 = {size_text(spans)} "
                    f"cells, skipping the cells between them (the study text's # - # - #)")
+    groups = params.get("groups", 1)
+    if groups > 1 and kind in ("conv", "transposed"):
+        cin, cout = stages[0].x.shape[0], stages[0].out.shape[0]
+        out.append(f"groups {groups}: each group of {cin // groups} input channel{'s' if cin // groups > 1 else ''} "
+                   f"makes {cout // groups} output channel{'s' if cout // groups > 1 else ''}; "
+                   f"{stages[0].w.size} weights instead of {stages[0].w.size * groups} without groups")
     if kind == "max_pool":
         out.append("windows are padded with -inf; on ties the first maximum (row-major) wins, as PyTorch")
     if kind == "avg_pool":

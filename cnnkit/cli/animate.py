@@ -38,6 +38,9 @@ def register(subparsers) -> None:
     p.add_argument("--dilation", default="1", metavar="D[xD]", help="dilation D[xD] (default 1)")
     p.add_argument("--output-padding", default="0", help="transposed convolutions: extra output cells at the end")
     p.add_argument("--channels", type=int, default=1, help="input channels (default 1, at most 4)")
+    p.add_argument("--out-channels", type=int, default=1, help="(transposed) convolutions: output channels (default 1)")
+    p.add_argument("--groups", type=int, default=1,
+                   help="(transposed) convolutions: channel groups, dividing both channel counts (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the small integer values (default 0)")
     p.add_argument("--input-values", default=None, help="the input as JSON nested lists, e.g. \"[[1,2],[3,4]]\"")
     p.add_argument("--kernel-values", default=None,
@@ -73,7 +76,7 @@ def options(args: argparse.Namespace) -> dict:
         padding=parse_padding(args.padding, n), dilation=parse_size(args.dilation, "--dilation"),
         output_padding=parse_size(args.output_padding, "--output-padding"), channels=args.channels,
         seed=args.seed, backward=args.backward, ceil_mode=args.ceil_mode, view=args.view,
-        count_include_pad=args.count_include_pad,
+        count_include_pad=args.count_include_pad, out_channels=args.out_channels, groups=args.groups,
         input=_json(args.input_values, "--input-values"), kernel=_json(args.kernel_values, "--kernel-values"))
     if opts["input"] is None:
         opts["input_size"] = parse_size(args.input_size, "--input")
