@@ -175,31 +175,50 @@ def test_arithmetic_page(driver, url):
     shot(driver, "arithmetic")
 
 
-def test_arithmetic_page_routes_the_gradient(driver, url):
-    """Backward: max pooling 3x3 stride 1 on 5x5 (overlapping windows); after the last frame the
-    gradient summed over the drawn routes is the server's grad_input (cnnkit's backward)."""
+def _open_arithmetic(driver, url) -> None:
     sb.open_page(driver, url, "arithmetic")
     if not driver.execute_script("return fetch('/api/info').then(r => r.json()).then(i => i.features.animate);"):
         pytest.skip("cnnkit.animate (issue 11) is not in this build")
     sb.wait_for(driver, "Number(document.getElementById('page-arithmetic').dataset.loaded || 0) >= 1")
-    for element, value in (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
-                           ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-seed", "0")):
+
+
+def _fill(driver, values) -> None:
+    """Type each ``(element id, text)`` into its field."""
+    for element, value in values:
         box = driver.find_element(By.ID, element)
         box.clear()
         box.send_keys(value)
+
+
+def _frames(driver, body: dict) -> dict:
+    """What the page's server answers for ``body`` (the frame data the page draws)."""
+    return driver.execute_script("return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': "
+                                 "'application/json'}, body: JSON.stringify(arguments[0])}).then(r => r.json());", body)
+
+
+def _go_to_frame(driver, n) -> None:
+    """Move the page's frame slider to frame ``n`` (or ``"last"``), as a user dragging it."""
+    value = "r.max" if n == "last" else str(int(n))
+    driver.execute_script(f"const r = document.getElementById('a-frame'); r.value = {value}; "
+                          "r.dispatchEvent(new Event('input'));")
+
+
+def test_arithmetic_page_routes_the_gradient(driver, url):
+    """Backward: max pooling 3x3 stride 1 on 5x5 (overlapping windows); after the last frame the
+    gradient summed over the drawn routes is the server's grad_input (cnnkit's backward)."""
+    _open_arithmetic(driver, url)
+    _fill(driver, (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
+                   ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-seed", "0")))
     Select(driver.find_element(By.ID, "a-op")).select_by_value("max_pool2d")
     count = sb.settle(driver, "arithmetic", "loaded")
     driver.find_element(By.ID, "a-backward").click()
     sb.wait_for(driver, f"Number(document.getElementById('page-arithmetic').dataset.loaded) > {count}")
     sb.settle(driver, "arithmetic", "loaded")
-    driver.execute_script("const r = document.getElementById('a-frame'); r.value = r.max;"
-                          "r.dispatchEvent(new Event('input'));")
+    _go_to_frame(driver, "last")
     drawn = json.loads(sb.wait_for(driver, "document.getElementById('a-canvas').dataset.gradInput"))
     body = {"op": "max_pool2d", "input": [5, 5], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0],
             "dilation": [1, 1], "seed": 0, "backward": True}
-    served = driver.execute_script("return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': "
-                                   "'application/json'}, body: JSON.stringify(arguments[0])}).then(r => r.json());",
-                                   body)
+    served = _frames(driver, body)
     assert drawn == served["grad_input"][0]
     assert sum(map(sum, drawn)) == pytest.approx(sum(map(sum, served["grad_output"][0])))  # max pooling moves, never loses
     assert "all of it to the window's maximum" in driver.find_element(By.ID, "a-sum").text
@@ -209,18 +228,11 @@ def test_arithmetic_page_routes_the_gradient(driver, url):
 def test_arithmetic_page_draws_1d_ops_as_a_row(driver, url):
     """conv1d (the text CNN's layer) with dilation 2, then max_pool1d backward: the H fields are
     disabled, the sums name positions only, and the drawn input gradient is the server's."""
-    sb.open_page(driver, url, "arithmetic")
-    if not driver.execute_script("return fetch('/api/info').then(r => r.json()).then(i => i.features.animate);"):
-        pytest.skip("cnnkit.animate (issue 11) is not in this build")
-    sb.wait_for(driver, "Number(document.getElementById('page-arithmetic').dataset.loaded || 0) >= 1")
+    _open_arithmetic(driver, url)
     backward = driver.find_element(By.ID, "a-backward")
     if backward.is_selected():
         backward.click()
-    for element, value in (("a-in-w", "9"), ("a-k-w", "3"), ("a-s-w", "1"), ("a-p-w", "0"), ("a-d-w", "2"),
-                           ("a-seed", "0")):
-        box = driver.find_element(By.ID, element)
-        box.clear()
-        box.send_keys(value)
+    _fill(driver, (("a-in-w", "9"), ("a-k-w", "3"), ("a-s-w", "1"), ("a-p-w", "0"), ("a-d-w", "2"), ("a-seed", "0")))
     Select(driver.find_element(By.ID, "a-pad-mode")).select_by_value("number")
     Select(driver.find_element(By.ID, "a-op")).select_by_value("conv1d")
     sb.settle(driver, "arithmetic", "loaded")
@@ -229,11 +241,9 @@ def test_arithmetic_page_draws_1d_ops_as_a_row(driver, url):
                                                                   "dilation 2 -> output 5")
     assert driver.find_element(By.ID, "a-formula").text.endswith("= 5")
     assert "reads 3 cells" in driver.find_element(By.ID, "a-rf").text
-    driver.execute_script("const r = document.getElementById('a-frame'); r.value = 2; r.dispatchEvent(new Event('input'));")
-    served = driver.execute_script(
-        "return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: "
-        "JSON.stringify(arguments[0])}).then(r => r.json());",
-        {"op": "conv1d", "input": [9], "kernel": [3], "stride": [1], "padding": [0], "dilation": [2], "seed": 0})
+    _go_to_frame(driver, 2)
+    one_d = {"input": [9], "kernel": [3], "stride": [1], "padding": [0], "dilation": [2], "seed": 0}
+    served = _frames(driver, {"op": "conv1d", **one_d})
     assert driver.find_element(By.ID, "a-sum").text.startswith("out[2] = ")
     assert driver.find_element(By.ID, "a-sum").text.endswith(f"= {served['frames'][2]['value']}")
 
@@ -242,14 +252,9 @@ def test_arithmetic_page_draws_1d_ops_as_a_row(driver, url):
     backward.click()
     sb.wait_for(driver, f"Number(document.getElementById('page-arithmetic').dataset.loaded) > {count}")
     sb.settle(driver, "arithmetic", "loaded")
-    driver.execute_script("const r = document.getElementById('a-frame'); r.value = r.max;"
-                          "r.dispatchEvent(new Event('input'));")
+    _go_to_frame(driver, "last")
     drawn = json.loads(sb.wait_for(driver, "document.getElementById('a-canvas').dataset.gradInput"))
-    served = driver.execute_script(
-        "return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: "
-        "JSON.stringify(arguments[0])}).then(r => r.json());",
-        {"op": "max_pool1d", "input": [9], "kernel": [3], "stride": [1], "padding": [0], "dilation": [2], "seed": 0,
-         "backward": True})
+    served = _frames(driver, {"op": "max_pool1d", **one_d, "backward": True})
     assert drawn == served["grad_input"]          # (1, 9) as one row
     assert driver.find_element(By.ID, "a-sum").text.startswith("dy[")
     backward.click()                              # leave the page as the other tests expect it
@@ -258,30 +263,19 @@ def test_arithmetic_page_draws_1d_ops_as_a_row(driver, url):
 
 
 def test_arithmetic_page_draws_a_separable_convolution_stage_by_stage(driver, url):
-    sb.open_page(driver, url, "arithmetic")
-    if not driver.execute_script("return fetch('/api/info').then(r => r.json()).then(i => i.features.animate);"):
-        pytest.skip("cnnkit.animate (issue 11) is not in this build")
-    sb.wait_for(driver, "Number(document.getElementById('page-arithmetic').dataset.loaded || 0) >= 1")
-    for element, value in (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
-                           ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-d-h", "1"), ("a-d-w", "1"),
-                           ("a-seed", "0")):
-        box = driver.find_element(By.ID, element)
-        box.clear()
-        box.send_keys(value)
+    _open_arithmetic(driver, url)
+    _fill(driver, (("a-in-h", "5"), ("a-in-w", "5"), ("a-k-h", "3"), ("a-k-w", "3"), ("a-s-h", "1"),
+                   ("a-s-w", "1"), ("a-p-h", "0"), ("a-p-w", "0"), ("a-d-h", "1"), ("a-d-w", "1"), ("a-seed", "0")))
     Select(driver.find_element(By.ID, "a-pad-mode")).select_by_value("number")
     Select(driver.find_element(By.ID, "a-op")).select_by_value("separable")
     sb.settle(driver, "arithmetic", "loaded")
     assert driver.find_element(By.ID, "a-backward").get_attribute("disabled")
-    served = driver.execute_script(
-        "return fetch('/api/frames', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: "
-        "JSON.stringify(arguments[0])}).then(r => r.json());",
-        {"op": "separable", "input": [5, 5], "kernel": [3, 3], "stride": [1, 1], "padding": [0, 0],
-         "dilation": [1, 1], "seed": 0})
+    served = _frames(driver, {"op": "separable", "input": [5, 5], "kernel": [3, 3], "stride": [1, 1],
+                              "padding": [0, 0], "dilation": [1, 1], "seed": 0})
     firsts = {f["stage"]: n for n, f in reversed(list(enumerate(served["frames"])))}
     for stage, name in enumerate(s["name"] for s in served["stages"]):
         n = firsts[stage] + 1          # the second frame of each stage
-        driver.execute_script(f"const r = document.getElementById('a-frame'); r.value = {n}; "
-                              "r.dispatchEvent(new Event('input'));")
+        _go_to_frame(driver, n)
         text = driver.find_element(By.ID, "a-sum").text
         i, j = served["frames"][n]["output_index"][1:]
         assert text.startswith(f"stage {stage + 1} of 2, {name}: out[{i}, {j}] = "), text
