@@ -256,16 +256,17 @@ def _ceil_mode(ctx, spatial, kernel, stride, padding, dilation, out_shape) -> bo
 
 
 def _pool_layer_args(node, b, n: int, a: dict, stride, dilation):
-    """``(kernel, padding)`` for a cnnkit pooling layer, or ``(kernel, pads)`` with ``pads`` the
-    ``(before, after)`` pairs (or ``"same"``) when no layer holds them: asymmetric padding (TensorFlow's
-    SAME with an even window or stride), or padding wider than half the window."""
+    """``(kernel, padding, pads)``: ``padding`` the one int per axis of a cnnkit pooling layer, or
+    ``None`` when no layer holds the node's ``pads`` (the ``(before, after)`` pairs, or ``"same"`` /
+    ``"same_lower"`` found per call): asymmetric padding (TensorFlow's SAME with an even window or
+    stride), or padding wider than half the window."""
     kernel = tuple(a["kernel_shape"] or ())
     if len(kernel) != n:
         raise b.fail(node, f"attribute kernel_shape={list(kernel)} must hold {n} ints")
     pads = _window_pads(node, b, a, n, kernel, stride, dilation, node.input[0], runtime_lower=True)
-    if isinstance(pads, str) or any(lo != hi for lo, hi in pads) or any(lo > k // 2 for (lo, _), k in zip(pads, kernel)):
-        return kernel, pads
-    return kernel, tuple(lo for lo, _ in pads)
+    if isinstance(pads, str) or any(lo != hi or lo > k // 2 for (lo, hi), k in zip(pads, kernel)):
+        return kernel, None, pads
+    return kernel, tuple(lo for lo, _ in pads), pads
 
 
 _POOL_F = {("max", 1): F.max_pool1d, ("max", 2): F.max_pool2d, ("max", 3): F.max_pool3d,
@@ -331,9 +332,9 @@ class MaxPool:
         a, stride, dilation = _window_attrs(node, b, n, {"ceil_mode": 0, "storage_order": 0})
         if len(node.output) > 1 and b.is_used(node.output[1]):
             raise b.fail(node, "the Indices output of MaxPool is not supported")
-        kernel, padding = _pool_layer_args(node, b, n, a, stride, dilation)
-        if isinstance(padding, str) or isinstance(padding[0], tuple):
-            return _explicitly_padded_pool(node, b, "max", a, kernel, stride, dilation, padding)
+        kernel, padding, pads = _pool_layer_args(node, b, n, a, stride, dilation)
+        if padding is None:
+            return _explicitly_padded_pool(node, b, "max", a, kernel, stride, dilation, pads)
         adaptive = _adaptive_hint(node, b, n, a, kernel, stride)
         if adaptive is not None:
             return b.layer(node, _ADAPTIVE_MAX[n](adaptive), outputs=node.output[:1])
@@ -371,9 +372,9 @@ class AveragePool:
         a, stride, dilation = _window_attrs(node, b, n, {"ceil_mode": 0, "count_include_pad": 0})
         if any(d != 1 for d in dilation):
             raise b.fail(node, f"attribute dilations={list(dilation)}: dilated average pooling is not supported")
-        kernel, padding = _pool_layer_args(node, b, n, a, stride, dilation)
-        if isinstance(padding, str) or isinstance(padding[0], tuple):
-            return _explicitly_padded_pool(node, b, "avg", a, kernel, stride, dilation, padding)
+        kernel, padding, pads = _pool_layer_args(node, b, n, a, stride, dilation)
+        if padding is None:
+            return _explicitly_padded_pool(node, b, "avg", a, kernel, stride, dilation, pads)
         adaptive = _adaptive_hint(node, b, n, a, kernel, stride)
         if adaptive is not None:
             return b.layer(node, _ADAPTIVE_AVG[n](adaptive))

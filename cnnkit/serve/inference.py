@@ -245,7 +245,8 @@ def layer_output(entry: ModelEntry, digit: np.ndarray, layer: str) -> dict:
     return out
 
 
-#: The attribution methods of the Model page (names as in ``cnnkit explain --method``'s Python functions).
+#: The attribution methods of the Model page (``grad_cam++`` is :func:`cnnkit.explain.grad_cam_plus_plus`,
+#: the others are the :mod:`cnnkit.explain` functions of the same names).
 EXPLAIN_METHODS = ("saliency", "input_x_gradient", "integrated_gradients", "occlusion", "grad_cam", "grad_cam++")
 #: Integrated gradients' steps and occlusion's window / stride in the explorer (small: answers in well under 1 s).
 IG_STEPS, OCCLUSION_WINDOW, OCCLUSION_STRIDE = 32, 4, 2
@@ -259,7 +260,6 @@ def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int |
     and ``grad_cam++`` at ``layer`` (default: the last convolution's rectified output), upsampled."""
     explain = _optional_module("cnnkit.explain", "issue 12")
     x = model_input(entry, digit)
-    black = model_input(entry, np.zeros_like(digit))  # the baseline: the blank canvas as the model sees it
     with entry.pool.lease() as model:
         final = run_recorded(model, x, "explain")[0].output.data
         classes = final.shape[1] if final.ndim == 2 else 0
@@ -282,11 +282,13 @@ def explanation(entry: ModelEntry, digit: np.ndarray, method: str, target: int |
                 attr = explain.saliency(model, x, cls)
             elif method == "input_x_gradient":
                 attr = explain.input_x_gradient(model, x, cls)
-            elif method == "integrated_gradients":
-                attr = explain.integrated_gradients(model, x, cls, baseline=black, steps=IG_STEPS)
             else:
-                attr = np.maximum(explain.occlusion(model, x, cls, window=OCCLUSION_WINDOW, stride=OCCLUSION_STRIDE,
-                                                    baseline=black), 0)
+                black = model_input(entry, np.zeros_like(digit))  # the baseline: the blank canvas as the model sees it
+                if method == "integrated_gradients":
+                    attr = explain.integrated_gradients(model, x, cls, baseline=black, steps=IG_STEPS)
+                else:
+                    attr = np.maximum(explain.occlusion(model, x, cls, window=OCCLUSION_WINDOW,
+                                                        stride=OCCLUSION_STRIDE, baseline=black), 0)
             raw = np.abs(np.asarray(attr))[0].max(axis=0)
     return {"method": method, "target": cls, "layer": layer, "map": _nested(raw), "input": _nested(x[0, 0]),
             "range": [float(raw.min()), float(raw.max())]}
